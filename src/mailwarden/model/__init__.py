@@ -1,0 +1,44 @@
+"""Value types shared by every layer; imports nothing else of mailwarden."""
+
+from mailwarden.model.events import (
+    EVENT_TYPES,
+    AuthFailed,
+    AuthSucceeded,
+    BounceNotification,
+    Connect,
+    DeliveryAttempted,
+    Disconnect,
+    Event,
+    LocalSubmission,
+    MessageExpired,
+    MessageInfo,
+    MessageQueued,
+    MessageReceived,
+    MessageRemoved,
+    QueueAction,
+    Rejected,
+)
+from mailwarden.model.record import Record, Source
+from mailwarden.model.stats import ReadStats
+
+__all__ = [
+    "EVENT_TYPES",
+    "AuthFailed",
+    "AuthSucceeded",
+    "BounceNotification",
+    "Connect",
+    "DeliveryAttempted",
+    "Disconnect",
+    "Event",
+    "LocalSubmission",
+    "MessageExpired",
+    "MessageInfo",
+    "MessageQueued",
+    "MessageReceived",
+    "MessageRemoved",
+    "QueueAction",
+    "ReadStats",
+    "Record",
+    "Rejected",
+    "Source",
+]

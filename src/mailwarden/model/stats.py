@@ -1,0 +1,58 @@
+"""Counters that travel with a run, so that nothing is dropped silently."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What the sources and formats saw.
+
+    ``skipped`` counts lines that never became a record, by reason
+    (``invalid_utf8``, ``binary``, ``too_long``, ``truncated``, ``no_timestamp``,
+    ``out_of_range``...). ``unparsed`` counts records that a format claimed by
+    program name but could not read, per format; ``unclaimed`` counts records
+    whose program no format knows, per program (bounded, see ``note_unclaimed``).
+    """
+
+    lines_read: int = 0
+    records: int = 0
+    parsed: int = 0
+    events: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    unparsed: Counter[str] = field(default_factory=Counter)
+    unclaimed: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    MAX_UNCLAIMED_PROGRAMS = 256
+    MAX_PROBLEMS = 100
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def note_unclaimed(self, program: str) -> None:
+        """Count a record no format claimed; program names are attacker-influenced, so bound them."""
+        if program in self.unclaimed or len(self.unclaimed) < self.MAX_UNCLAIMED_PROGRAMS:
+            self.unclaimed[program] += 1
+        else:
+            self.unclaimed["(other)"] += 1
+
+    def problem(self, text: str) -> None:
+        """Record a run-level problem (unreadable file, truncated archive) for the report."""
+        if len(self.problems) < self.MAX_PROBLEMS:
+            self.problems.append(text)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "lines_read": self.lines_read,
+            "records": self.records,
+            "parsed": self.parsed,
+            "events": self.events,
+            "skipped": dict(sorted(self.skipped.items())),
+            "unparsed": dict(sorted(self.unparsed.items())),
+            "unclaimed": dict(sorted(self.unclaimed.items())),
+            "problems": list(self.problems),
+        }

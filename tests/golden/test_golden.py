@@ -1,0 +1,101 @@
+"""Golden sample files are the spec of every parser.
+
+Each ``tests/golden/<format>/*.log`` file holds sample lines, each preceded by
+one ``#> `` line with the expected result as JSON:
+
+* a list of event objects: every key given must equal the event's
+  ``to_dict()`` value (``source`` and ``ts`` are not compared unless given);
+  the list length must match exactly;
+* ``[]``: the format understands the line and emits nothing;
+* ``null``: the format claims the program but does not understand the line
+  (it is counted as unparsed).
+
+Other lines starting with ``#`` are comments. Lines are syslog lines
+(``Mon DD HH:MM:SS host program[pid]: message``) or Dovecot ``log_path`` lines
+(``Mon DD HH:MM:SS program: message``); the year is fixed to 2026 here since
+the framing layer has its own tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mailwarden.formats import format_for
+from mailwarden.model import Record, Source
+
+GOLDEN = Path(__file__).parent
+_SYSLOG = re.compile(
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?:(?P<host>\S+) )?"
+    r"(?P<prog>[^\s\[:]+(?:\([^)]*\))?(?:<[^>]*>)*)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
+)
+
+
+def _record(line: str, path: Path, lineno: int) -> Record:
+    m = _SYSLOG.match(line)
+    assert m, f"{path.name}:{lineno}: not a syslog line: {line!r}"
+    host = m["host"] or ""
+    prog = m["prog"]
+    # Dovecot log_path lines have no host: "Nov 27 17:34:14 imap-login: Info: ..."
+    if host and not m["pid"] and prog.endswith(":"):
+        prog = prog[:-1]
+    ts = datetime.strptime("2026 " + m["ts"], "%Y %b %d %H:%M:%S").replace(tzinfo=UTC)
+    return Record(
+        ts=ts,
+        host=host,
+        program=prog,
+        pid=int(m["pid"]) if m["pid"] else None,
+        message=m["msg"],
+        source=Source(file=path.name, line=lineno),
+    )
+
+
+def _cases() -> list[tuple[str, int, str, object]]:
+    cases: list[tuple[str, int, str, object]] = []
+    for path in sorted(GOLDEN.glob("*/*.log")):
+        expected: object = ...
+        for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if raw.startswith("#> "):
+                expected = json.loads(raw[3:])
+            elif raw.startswith("#") or not raw.strip():
+                continue
+            else:
+                assert expected is not ..., f"{path}:{lineno}: sample line without '#> ' expectation"
+                cases.append((f"{path.parent.name}/{path.name}", lineno, raw, expected))
+                expected = ...
+    return cases
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize(("name", "lineno", "line", "expected"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_golden_line(name: str, lineno: int, line: str, expected: object) -> None:
+    path = GOLDEN / name
+    record = _record(line, path, lineno)
+    fmt = format_for(record.program)
+    assert fmt is not None, f"no format claims program {record.program!r}"
+    events = fmt.parse(record)
+    if expected is None:
+        assert events is None, f"expected unparsed, got {events}"
+        return
+    assert events is not None, "format did not understand the line"
+    assert isinstance(expected, list)
+    got = [e.to_dict() for e in events]
+    assert len(got) == len(expected), f"expected {len(expected)} events, got {got}"
+    for want, have in zip(expected, got, strict=True):
+        for key, value in want.items():
+            assert have.get(key) == value, f"{key}: want {value!r}, have {have.get(key)!r} in {have}"
+
+
+def test_every_format_has_golden_samples() -> None:
+    from mailwarden.formats import FORMATS
+
+    for fmt in FORMATS:
+        files = list((GOLDEN / fmt.name).glob("*.log"))
+        assert files, f"format {fmt.name} has no golden samples"
+        assert any("injection" in f.name for f in files), f"format {fmt.name} has no injection samples"
