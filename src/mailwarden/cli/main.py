@@ -1,0 +1,136 @@
+"""``mailwarden`` command line.
+
+Exit status (triage): 0 nothing found, 1 incidents found, 2 usage error or
+unreadable input — so scripts and monitoring can act on the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from mailwarden import __version__
+from mailwarden.cli.timespec import parse_time
+from mailwarden.correlate.messages import DEFAULT_MYNETWORKS
+from mailwarden.enrich import GeoError
+from mailwarden.model import ReadStats
+from mailwarden.sources import SourceError, default_log_paths
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="log files, rotated series, directories or '-' for stdin "
+                        "(default: the usual mail log locations)")
+    p.add_argument("--since", help="only lines at or after this time (ISO 8601, or 24h / 7d ago)")
+    p.add_argument("--until", help="only lines before this time")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mailwarden", description="Find, explain and stop the abuse of a mail server.")
+    parser.add_argument("--version", action="version", version=f"mailwarden {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tri = sub.add_parser("triage", help="read mail logs and report abuse: verdict, evidence, next steps")
+    _common(tri)
+    tri.add_argument("--format", choices=("text", "json"), default="text")
+    tri.add_argument("--geoip-db", action="append", default=[], metavar="FILE",
+                     help="a MaxMind .mmdb (GeoLite2 Country/City/ASN); repeatable; wins over the built-in data")
+    tri.add_argument("--mynetworks", default=",".join(DEFAULT_MYNETWORKS), metavar="CIDR,...",
+                     help="networks allowed to send without AUTH, as in Postfix's mynetworks "
+                          "(default: %(default)s)")
+    tri.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    ev = sub.add_parser("events", help="print the parsed events as JSON lines (to see how each line was read)")
+    _common(ev)
+    ev.add_argument("--stats", action="store_true", help="print read statistics to stderr at the end")
+    return parser
+
+
+def _paths(args: argparse.Namespace) -> list[str]:
+    if args.paths:
+        return list(args.paths)
+    found = default_log_paths()
+    if not found:
+        raise SourceError("no PATH given and no mail log found in the usual places "
+                          "(/var/log/mail.log, /var/log/maillog, ...)")
+    return found
+
+
+def _window(args: argparse.Namespace) -> tuple[object, object]:
+    since = parse_time(args.since) if args.since else None
+    until = parse_time(args.until) if args.until else None
+    return since, until
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        since, until = _window(args)
+        if args.command == "events":
+            return _events(args, since, until)
+        return _triage(args, since, until)
+    except (ValueError, SourceError, GeoError) as exc:
+        print(f"mailwarden: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        return 130
+
+
+def _events(args: argparse.Namespace, since: object, until: object) -> int:
+    from mailwarden.pipeline import events_from
+
+    stats = ReadStats()
+    out = sys.stdout
+    dumps = json.dumps
+    for event in events_from(_paths(args), stats, since=since, until=until):  # type: ignore[arg-type]
+        out.write(dumps(event.to_dict(), ensure_ascii=False) + "\n")
+    if args.stats:
+        print(json.dumps(stats.to_dict()), file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _triage(args: argparse.Namespace, since: object, until: object) -> int:
+    from rich.console import Console
+
+    from mailwarden.pipeline import triage
+    from mailwarden.report import json_report, text
+
+    paths = _paths(args)
+    nets = [n.strip() for n in args.mynetworks.split(",") if n.strip()]
+    import ipaddress
+
+    for n in nets:
+        try:
+            ipaddress.ip_network(n, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"--mynetworks: {exc}") from exc
+    progress = None
+    if not args.no_progress and sys.stderr.isatty():
+        from mailwarden.cli.progress import LineProgress
+
+        progress = LineProgress()
+    try:
+        result = triage(paths, since=since, until=until, geoip_paths=args.geoip_db,  # type: ignore[arg-type]
+                        mynetworks=nets, on_event=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.stop()
+    if args.format == "json":
+        json.dump(json_report.to_dict(result), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        text.render(result, Console(highlight=False, soft_wrap=False))
+    if result.stats.lines_read == 0 and result.stats.problems:
+        return EXIT_USAGE
+    return EXIT_FOUND if result.incidents else EXIT_CLEAN

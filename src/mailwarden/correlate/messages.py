@@ -1,0 +1,266 @@
+"""Message lifecycles joined by queue id, and the origin of every message.
+
+A Postfix message is spread over many lines written by different daemons
+(smtpd or pickup, cleanup, qmgr, smtp, bounce). Detectors need each delivery
+attributed to *who put the message in*: an authenticated account and its
+client address, an unauthenticated client (local "telnet" injection or a
+remote relay attempt), or a local uid and script (the web path). This module
+keeps one small mutable state per live queue id.
+
+Memory is bounded: at most ``max_live`` messages are tracked; when a log never
+shows the end of a message (lost lines, mail still queued) the oldest state
+is evicted and counted in ``evicted``. Queue ids are reused by Postfix, so a
+state is dropped as soon as its ``removed`` line is seen.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mailwarden.correlate.replies import classify_reply
+from mailwarden.model import (
+    BounceNotification,
+    DeliveryAttempted,
+    Event,
+    LocalSubmission,
+    MessageExpired,
+    MessageInfo,
+    MessageQueued,
+    MessageReceived,
+    MessageRemoved,
+    QueueAction,
+    Source,
+)
+
+# Origins, finer than the public ``path``: the detectors need to know whether an
+# unauthenticated client was local (injection) or remote (relay).
+SMTP_AUTH = "smtp_auth"
+LOCAL_SMTP = "local_smtp"
+REMOTE_SMTP = "remote_smtp"
+LOCAL_SUBMISSION = "local_submission"
+NOTIFICATION = "notification"
+UNKNOWN = "unknown"
+
+EXTERNAL_TRANSPORTS = frozenset({"smtp", "relay"})
+MAX_RECIPIENTS_TRACKED = 2000
+
+DEFAULT_MYNETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(slots=True)
+class MessageState:
+    """What is known so far about one queued message."""
+
+    queue_id: str
+    first_ts: datetime
+    origin: str = UNKNOWN
+    account: str = ""
+    client: str | None = None
+    uid: int | None = None
+    script: str = ""
+    sender: str = ""
+    size: int = 0
+    nrcpt: int = 0
+    origin_source: Source | None = None
+    recipients: dict[str, str] = field(default_factory=dict)
+    external: int = 0
+    sent: int = 0
+    deferred: int = 0
+    bounced: int = 0
+    expired: int = 0
+    complaints: int = 0
+    deferred_rcpts: int = 0
+    removed: bool = False
+
+    @property
+    def path(self) -> str:
+        """The public intrusion-path name of this origin (see docs/json-schema.md)."""
+        if self.origin == SMTP_AUTH:
+            return "smtp_auth"
+        if self.origin in (LOCAL_SMTP, REMOTE_SMTP):
+            return "unauthenticated_smtp"
+        if self.origin == LOCAL_SUBMISSION:
+            return "local_submission"
+        return "unknown"
+
+
+@dataclass(slots=True)
+class Totals:
+    """Message totals in pflogsumm's sense (see docs/formats/postfix.md for the mapping)."""
+
+    received: int = 0
+    delivered: int = 0
+    forwarded: int = 0
+    deferred: int = 0
+    deferrals: int = 0
+    bounced: int = 0
+    rejected: int = 0
+    expired: int = 0
+    held: int = 0
+    deleted: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "delivered": self.delivered,
+            "forwarded": self.forwarded,
+            "deferred": self.deferred,
+            "deferrals": self.deferrals,
+            "bounced": self.bounced,
+            "rejected": self.rejected,
+            "expired": self.expired,
+            "held": self.held,
+            "deleted": self.deleted,
+        }
+
+
+class MessageTracker:
+    """Stream processor: feed events in time order, read the state of each message."""
+
+    def __init__(self, mynetworks: Iterable[str] = DEFAULT_MYNETWORKS, max_live: int = 200_000):
+        self._nets = [ipaddress.ip_network(n, strict=False) for n in mynetworks]
+        self._local_cache: dict[str, bool] = {}
+        self.max_live = max_live
+        self.live: dict[str, MessageState] = {}
+        self.notices: set[str] = set()
+        self.evicted = 0
+        self.totals = Totals()
+        self._deferred_ids: set[str] = set()
+
+    def is_local(self, client: str | None) -> bool:
+        """Whether a client address is in mynetworks (the unauthenticated "telnet" path)."""
+        if client is None:
+            return False
+        hit = self._local_cache.get(client)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(client)
+            except ValueError:
+                hit = False
+            else:
+                hit = any(addr in net for net in self._nets)
+            if len(self._local_cache) < 65536:
+                self._local_cache[client] = hit
+        return hit
+
+    def _state(self, queue_id: str, ts: datetime) -> MessageState:
+        state = self.live.get(queue_id)
+        if state is None:
+            if len(self.live) >= self.max_live:
+                oldest = next(iter(self.live))
+                del self.live[oldest]
+                self._deferred_ids.discard(oldest)
+                self.evicted += 1
+            state = MessageState(queue_id=queue_id, first_ts=ts)
+            if queue_id in self.notices:
+                self.notices.discard(queue_id)
+                state.origin = NOTIFICATION
+            self.live[queue_id] = state
+        return state
+
+    def feed(self, event: Event) -> MessageState | None:
+        """Apply one event; return the message it belongs to (None for non-message events).
+
+        A ``MessageRemoved`` returns the final state and forgets it, so callers
+        see every message exactly once at its end as well as at each delivery.
+        """
+        if isinstance(event, DeliveryAttempted):
+            return self._delivery(event)
+        if isinstance(event, MessageReceived):
+            state = self._state(event.queue_id, event.ts)
+            state.client = event.client
+            state.origin_source = event.source
+            self.totals.received += 1
+            if event.sasl_username:
+                state.origin = SMTP_AUTH
+                state.account = event.sasl_username
+            elif self.is_local(event.client):
+                state.origin = LOCAL_SMTP
+            else:
+                state.origin = REMOTE_SMTP
+            return state
+        if isinstance(event, LocalSubmission):
+            state = self._state(event.queue_id, event.ts)
+            state.origin = LOCAL_SUBMISSION
+            state.uid = event.uid
+            state.sender = state.sender or event.sender
+            state.origin_source = event.source
+            self.totals.received += 1
+            return state
+        if isinstance(event, MessageQueued):
+            state = self._state(event.queue_id, event.ts)
+            state.sender = event.sender
+            state.size = event.size
+            state.nrcpt = event.nrcpt
+            if state.origin == UNKNOWN and event.sender == "":
+                state.origin = NOTIFICATION
+            return state
+        if isinstance(event, MessageInfo):
+            state = self._state(event.queue_id, event.ts)
+            if event.script:
+                state.script = event.script
+            return state
+        if isinstance(event, MessageRemoved):
+            state = self.live.pop(event.queue_id, None)
+            self._deferred_ids.discard(event.queue_id)
+            if state is not None:
+                state.removed = True
+            return state
+        if isinstance(event, MessageExpired):
+            self.totals.expired += 1
+            return self.live.get(event.queue_id)
+        if isinstance(event, BounceNotification):
+            self.notices.add(event.notice_queue_id)
+            if len(self.notices) > self.max_live:
+                self.notices.pop()
+            existing = self.live.get(event.notice_queue_id)
+            if existing is not None and existing.origin == UNKNOWN:
+                existing.origin = NOTIFICATION
+            return self.live.get(event.queue_id)
+        if isinstance(event, QueueAction):
+            if event.action == "held":
+                self.totals.held += 1
+            elif event.action == "deleted":
+                self.totals.deleted += 1
+                state = self.live.pop(event.queue_id, None)
+                if state is not None:
+                    state.removed = True
+                return state
+            return self.live.get(event.queue_id)
+        return None
+
+    def _delivery(self, event: DeliveryAttempted) -> MessageState:
+        state = self._state(event.queue_id, event.ts)
+        previous = state.recipients.get(event.recipient)
+        first = previous is None
+        if not first or len(state.recipients) < MAX_RECIPIENTS_TRACKED:
+            state.recipients[event.recipient] = event.status
+        if event.status == "deferred" and previous != "deferred":
+            state.deferred_rcpts += 1
+        if first and event.transport in EXTERNAL_TRANSPORTS:
+            state.external += 1
+        status = event.status
+        totals = self.totals
+        if status == "sent":
+            state.sent += 1
+            if event.relay.startswith("127.0.0.1[127.0.0.1]:10") or "forwarded" in event.reply:
+                totals.forwarded += 1
+            else:
+                totals.delivered += 1
+        elif status == "deferred":
+            state.deferred += 1
+            totals.deferrals += 1
+            if event.queue_id not in self._deferred_ids:
+                self._deferred_ids.add(event.queue_id)
+                totals.deferred += 1
+        elif status == "bounced":
+            state.bounced += 1
+            totals.bounced += 1
+        elif status == "expired":
+            state.expired += 1
+        if status != "sent" and event.reply and classify_reply(event.reply) in ("blocklist", "spam"):
+            state.complaints += 1
+        return state

@@ -1,0 +1,83 @@
+"""What a remote server's reply means, in the words an operator uses.
+
+Remote replies are free text written by the receiving MTA (Gmail, Yahoo,
+Microsoft, a DNSBL-checking Postfix...). The categories below are what the
+playbook needs: a blocklist citation means "check the DNSBLs and request
+delisting", a spam/rate complaint means "this looks like spam to them".
+Patterns are plain substring checks on a lower-cased copy: linear, and safe on
+hostile input.
+"""
+
+from __future__ import annotations
+
+_BLOCKLIST = (
+    "blocked using",
+    "blocklist",
+    "block list",
+    "blacklist",
+    "black list",
+    "denylist",
+    "spamhaus",
+    "spamcop",
+    "barracuda",
+    "sorbs",
+    "uceprotect",
+    "dnsbl",
+    " rbl",
+    "listed at",
+    "listed in",
+    "blocked by",
+)
+_SPAM = (
+    "spam",
+    "unsolicited",
+    "junk",
+    "bulk mail",
+    "reputation",
+    "abuse",
+    "rejected for policy reasons",
+    "content rejected",
+    "message rejected as",
+)
+_RATE = ("rate limit", "rate-limit", "ratelimit", "too many messages", "unusual rate", "throttl", "try again later")
+_UNKNOWN_USER = ("user unknown", "unknown user", "does not exist", "no such user", "mailbox unavailable", "recipient address rejected", "invalid recipient", "5.1.1")
+_FULL = ("over quota", "mailbox full", "quota exceeded", "insufficient storage", "4.2.2", "5.2.2")
+_CONNECT = ("connection refused", "connection timed out", "no route to host", "network is unreachable", "lost connection", "host not found", "name service error")
+
+REPLY_CATEGORIES = ("blocklist", "spam", "rate_limit", "unknown_user", "mailbox_full", "connection", "other")
+
+
+def classify_reply(reply: str) -> str:
+    """Put a remote reply into one of REPLY_CATEGORIES; blocklist wins over spam wins over rate."""
+    text = reply.lower()
+    if any(s in text for s in _BLOCKLIST):
+        return "blocklist"
+    if "unusual rate of unsolicited" in text:
+        return "spam"
+    if any(s in text for s in _SPAM):
+        return "spam"
+    if any(s in text for s in _RATE):
+        return "rate_limit"
+    if any(s in text for s in _UNKNOWN_USER):
+        return "unknown_user"
+    if any(s in text for s in _FULL):
+        return "mailbox_full"
+    if any(s in text for s in _CONNECT):
+        return "connection"
+    return "other"
+
+
+def blocklist_named(reply: str) -> str:
+    """The blocklist zone a reply names (``zen.spamhaus.org``), or '' when it names none."""
+    text = reply.lower()
+    idx = text.find("blocked using ")
+    if idx < 0:
+        for name in ("spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect"):
+            if name in text:
+                return name
+        return ""
+    rest = text[idx + len("blocked using ") :]
+    end = 0
+    while end < len(rest) and end < 253 and (rest[end].isalnum() or rest[end] in ".-_"):
+        end += 1
+    return rest[:end].rstrip(".")

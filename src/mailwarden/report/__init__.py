@@ -1,0 +1,1 @@
+"""Renderers of a triage result: JSON (the contract) and the terminal summary."""

@@ -1,0 +1,228 @@
+"""Each detector fires on its scenario, and the benign corpus stays silent.
+
+Scenarios are timelines spread over hours and days (see logwriter.py), run
+through the whole pipeline (framing, formats, correlation, detectors) with
+the lab GeoIP database that maps documentation ranges to countries.
+Assertions are on the contract fields of the JSON output only.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailwarden.pipeline import triage
+from mailwarden.report.json_report import to_dict
+from tests.scenarios.logwriter import LogWriter
+
+GEO = str(Path(__file__).parents[1] / "data" / "lab-geo.mmdb")
+T0 = datetime(2026, 11, 10, 8, 0, 0)
+MTIME = datetime(2026, 11, 28, 12, 0, 0).timestamp()
+OFFICE = "192.0.2.10"  # DE in the lab database
+
+
+def run(tmp_path: Path, w: LogWriter) -> dict:
+    log = tmp_path / "mail.log"
+    log.write_text(w.text(), encoding="utf-8")
+    os.utime(log, (MTIME, MTIME))
+    result = triage([str(log)], geoip_paths=[GEO])
+    doc = to_dict(result)
+    assert doc["stats"]["unparsed"] == {}, doc["stats"]["unparsed"]
+    return doc
+
+
+def kinds(doc: dict) -> list[str]:
+    return [i["kind"] for i in doc["incidents"]]
+
+
+def benign(w: LogWriter) -> None:
+    """Normal life of a small company: must never produce a finding."""
+    rnd = random.Random(7)
+    for day in range(4):
+        base = T0 + timedelta(days=day)
+        for h in range(9, 18):
+            t = base.replace(hour=h, minute=rnd.randrange(60))
+            w.imap_login(t, OFFICE, "alice@example.com")
+            w.smtp_auth_message(t + timedelta(minutes=3), OFFICE, "alice@example.com",
+                                [(f"client{h}@example.org", "sent")])
+            w.inbound_message(t + timedelta(minutes=5), "198.51.100.200", f"partner{h}@example.org", "alice@example.com")
+        # the newsletter: a few hundred messages a day, a couple of stale addresses
+        for i in range(150):
+            t = base.replace(hour=10) + timedelta(seconds=20 * i)
+            outcome = "nouser" if i % 97 == 5 else "sent"
+            w.smtp_auth_message(t, OFFICE, "news@example.com", [(f"reader{i}@list{i % 40}.example.net", outcome)])
+        # webmail logs in for many users from localhost
+        for u in range(12):
+            w.imap_login(base.replace(hour=11, minute=u), "127.0.0.1", f"user{u}@example.com")
+    # dave travels: office for days, then France, one new country
+    for day in range(3):
+        w.imap_login(T0 + timedelta(days=day, hours=2), "192.0.2.20", "dave@example.com")
+        w.smtp_auth_message(T0 + timedelta(days=day, hours=2, minutes=5), "192.0.2.20", "dave@example.com",
+                            [("boss@example.org", "sent")])
+    for k in range(4):
+        t = T0 + timedelta(days=3, hours=6 + k)
+        w.imap_login(t, "192.0.2.140", "dave@example.com")
+        w.smtp_auth_message(t + timedelta(minutes=1), "192.0.2.140", "dave@example.com", [("boss@example.org", "sent")])
+    # erin mistypes her password three times, then gets it right
+    t = T0 + timedelta(days=1, hours=1)
+    for k in range(3):
+        w.imap_fail(t + timedelta(seconds=20 * k), OFFICE, "erin@example.com")
+    w.imap_login(t + timedelta(minutes=2), OFFICE, "erin@example.com")
+    # cron mail to the admin over localhost: two a day
+    for day in range(4):
+        w.unauth_message(T0 + timedelta(days=day, hours=-2), "127.0.0.1", "root@mx.example.com",
+                         [("admin@example.org", "sent")])
+
+
+def test_benign_corpus_is_silent(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    doc = run(tmp_path, w)
+    assert doc["incidents"] == [], [i["summary"] for i in doc["incidents"]]
+    assert doc["verdict"] == "clean"
+    news = next(a for a in doc["accounts"] if a["account"] == "news@example.com")
+    assert news["messages"] == 600
+
+
+def test_compromised_account(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    # bob's normal life: office, a few messages a day
+    for day in range(3):
+        w.imap_login(T0 + timedelta(days=day, hours=1), OFFICE, "bob@example.com")
+        w.smtp_auth_message(T0 + timedelta(days=day, hours=1, minutes=10), OFFICE, "bob@example.com",
+                            [("customer@example.org", "sent")])
+    t = T0 + timedelta(days=3, hours=2)
+    for k in range(3):
+        w.smtp_auth_fail(t + timedelta(seconds=30 * k), "203.0.113.10", "bob@example.com")
+    outcomes = ["sent"] * 13 + ["block"] * 4 + ["rate"] * 2 + ["nouser"]
+    rnd = random.Random(3)
+    for n, ip in enumerate(["203.0.113.10", "203.0.113.70", "203.0.113.140", "203.0.113.200"]):
+        start = t + timedelta(minutes=5 + 40 * n)
+        w.imap_login(start, ip, "bob@example.com")
+        for m in range(30):
+            rcpts = [(f"target{n}-{m}-{r}@d{rnd.randrange(500)}.example.com", rnd.choice(outcomes)) for r in range(5)]
+            w.smtp_auth_message(start + timedelta(seconds=20 * m + 5), ip, "bob@example.com", rcpts,
+                                sender="invoice@example.org")
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["compromised_account"], [i["summary"] for i in doc["incidents"]]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["account"] == "bob@example.com"
+    assert inc["path"] == "smtp_auth"
+    assert inc["severity"] == "critical"
+    assert {"IN", "IT", "BR", "NG"} <= set(inc["countries"])
+    assert inc["messages"] == 120
+    assert inc["recipients"] == 600
+    assert inc["bounced"] > 0 and inc["deferred"] > 0
+    assert inc["failed_logins"] == 3
+    whats = [e["what"] for e in inc["timeline"]]
+    assert whats[0].startswith("failed login")
+    assert any(x.startswith("first bounce") for x in whats)
+    assert any("complaint" in x for x in whats)
+    assert all(e["file"].endswith("mail.log") and e["line"] > 0 for e in inc["evidence"])
+    assert any("password" in a.lower() for a in inc["recommended_actions"])
+    assert inc["queued_ids"], "deferred spam should still be queued at the end"
+    assert doc["verdict"] == "critical"
+
+
+def test_brute_force(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=3)
+    for k in range(30):
+        w.smtp_auth_fail(t + timedelta(seconds=40 * k), "198.51.100.23", "carol@example.com")
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["brute_force"]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["ip"] == "198.51.100.23"
+    assert inc["failed_logins"] == 30  # Postfix and Dovecot both log each try: counted once
+    assert inc["countries"] == ["RU"]
+
+
+def test_password_spray(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=4)
+    for k in range(12):
+        w.imap_fail(t + timedelta(seconds=60 * k), "198.51.100.150", f"user{k}@example.com")
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["password_spray"]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["ip"] == "198.51.100.150"
+    assert len(inc["subject"]["accounts"]) == 12
+    assert inc["countries"] == ["CN"]
+
+
+def test_distributed_attack(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=5)
+    ips = [f"203.0.113.{i}" for i in (11, 75, 141, 201, 12, 76, 142, 202)]
+    for k in range(3):
+        for j, ip in enumerate(ips):
+            w.smtp_auth_fail(t + timedelta(minutes=10 * k, seconds=7 * j), ip, "dave@example.com")
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["distributed_attack"]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["account"] == "dave@example.com"
+    assert inc["failed_logins"] == 24
+    assert set(inc["countries"]) == {"IN", "IT", "BR", "NG"}
+
+
+def test_unauthenticated_injection(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=6)
+    for k in range(20):
+        w.unauth_message(t + timedelta(seconds=15 * k), "127.0.0.1", f"security@paypa1.example",
+                         [(f"victim{k}@example.net", "block" if k % 5 == 0 else "sent")])
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["unauthenticated_injection"]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["ip"] == "127.0.0.1"
+    assert inc["path"] == "unauthenticated_smtp"
+    assert inc["messages"] == 20 and inc["recipients"] == 20 and inc["bounced"] == 4
+
+
+def test_web_script(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=7)
+    for k in range(25):
+        w.pickup_message(t + timedelta(seconds=30 * k), 33, "contact.php", [(f"winner{k}@example.org", "sent")])
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["web_script"]
+    inc = doc["incidents"][0]
+    assert inc["subject"] == {"uid": 33, "script": "contact.php"}
+    assert inc["path"] == "local_submission"
+    assert inc["messages"] == 25
+
+
+def test_open_relay(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=8)
+    for k in range(6):
+        w.unauth_message(t + timedelta(seconds=15 * k), "198.51.100.99", "x@spam.example",
+                         [(f"target{k}@example.com", "sent")])
+    doc = run(tmp_path, w)
+    assert kinds(doc) == ["open_relay"]
+    assert doc["incidents"][0]["subject"]["ip"] == "198.51.100.99"
+
+
+@pytest.mark.parametrize("noise", [0, 1])
+def test_all_at_once_keeps_them_apart(tmp_path: Path, noise: int) -> None:
+    w = LogWriter(T0)
+    if noise:
+        benign(w)
+    t = T0 + timedelta(days=2)
+    for k in range(30):
+        w.smtp_auth_fail(t + timedelta(seconds=40 * k), "198.51.100.23", "carol@example.com")
+    for k in range(25):
+        w.pickup_message(t + timedelta(seconds=30 * k), 33, "contact.php", [(f"w{k}@example.org", "sent")])
+    doc = run(tmp_path, w)
+    assert sorted(kinds(doc)) == ["brute_force", "web_script"]
