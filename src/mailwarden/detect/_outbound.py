@@ -58,6 +58,7 @@ class OutboundDetector:
         self.groups: BoundedDict[tuple[object, ...], Group] = BoundedDict(
             max_tracked, lambda: Group(window), lambda: ctx.note_dropped(self.name)
         )
+        self.finished: list[tuple[tuple[object, ...], Group]] = []
 
     def key(self, msg: MessageState) -> tuple[object, ...] | None:
         raise NotImplementedError
@@ -69,6 +70,13 @@ class OutboundDetector:
         if key is None or event.transport not in EXTERNAL_TRANSPORTS:
             return
         g = self.groups.touch(key)
+        if g.last_ts is not None and event.ts - g.last_ts > self.window:
+            # A quiet gap longer than the window ends an episode: two cron mails a day
+            # must not be counted into tomorrow's burst, nor tomorrow's cron mail into it.
+            if g.flagged_at is not None and len(self.finished) < 1000:
+                self.finished.append((key, g))
+            g = Group(self.window)
+            self.groups.put(key, g)
         g.first_ts = g.first_ts or event.ts
         g.last_ts = event.ts
         if msg.queue_id not in g.messages:
@@ -98,13 +106,16 @@ class OutboundDetector:
         key = self.key(msg)
         g = None if key is None else self.groups.get(key)
         if g is None or msg.queue_id not in g.messages:
+            g = next((old for k, old in self.finished if k == key and msg.queue_id in old.messages), None)
+        if g is None:
             return
         g.recipients += msg.external
         if not msg.removed and len(g.queued) < 1000:
             g.queued.append(msg.queue_id)
 
     def flagged(self) -> list[tuple[tuple[object, ...], Group]]:
-        return [(k, g) for k, g in self.groups.items() if g.flagged_at is not None and g.first_ts is not None]
+        live = [(k, g) for k, g in self.groups.items() if g.flagged_at is not None and g.first_ts is not None]
+        return self.finished + live
 
 
 def timeline_of(g: Group) -> list[Evidence]:

@@ -82,6 +82,10 @@ class BoundedDict(Generic[K, V]):
         self._data[key] = value
         return value
 
+    def put(self, key: K, value: V) -> None:
+        self._data.pop(key, None)
+        self._data[key] = value
+
     def get(self, key: K) -> V | None:
         return self._data.get(key)
 

@@ -17,6 +17,7 @@ from mailwarden.correlate.messages import REMOTE_SMTP, MessageState
 from mailwarden.detect._outbound import OutboundDetector, timeline_of
 from mailwarden.detect.base import DetectContext
 from mailwarden.detect.playbook import actions_for
+from mailwarden.model import DeliveryAttempted, Event
 from mailwarden.model.findings import Incident
 
 
@@ -35,6 +36,12 @@ class OpenRelay(OutboundDetector):
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         p = params or Params()
         super().__init__(ctx, p.min_external, p.window, p.max_tracked)
+
+    def feed(self, event: Event, msg: MessageState | None) -> None:
+        """Skip forwarding: Postfix logs ``orig_to=`` when a local alias expands to an outside address."""
+        if isinstance(event, DeliveryAttempted) and event.orig_recipient and event.orig_recipient != event.recipient:
+            return
+        super().feed(event, msg)
 
     def key(self, msg: MessageState) -> tuple[object, ...] | None:
         return ("relay",) if msg.origin == REMOTE_SMTP else None
