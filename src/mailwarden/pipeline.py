@@ -45,8 +45,9 @@ def parse_records(records: Iterable[Record], stats: ReadStats) -> Iterator[Event
             yield from events
 
 
-def window(records: Iterable[Record], since: datetime | None, until: datetime | None,
-           stats: ReadStats) -> Iterator[Record]:
+def window(
+    records: Iterable[Record], since: datetime | None, until: datetime | None, stats: ReadStats
+) -> Iterator[Record]:
     """Keep records inside [since, until); what falls outside is counted, not silently lost."""
     for rec in records:
         if since is not None and rec.ts < since:
@@ -58,8 +59,13 @@ def window(records: Iterable[Record], since: datetime | None, until: datetime | 
         yield rec
 
 
-def events_from(paths: Sequence[str], stats: ReadStats, *, since: datetime | None = None,
-                until: datetime | None = None) -> Iterator[Event]:
+def events_from(
+    paths: Sequence[str],
+    stats: ReadStats,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[Event]:
     records: Iterable[Record] = read_records(paths, stats)
     if since is not None or until is not None:
         records = window(records, since, until, stats)
@@ -102,8 +108,7 @@ def triage(
     for det in detectors:
         for wanted in det.wants:
             routes.setdefault(wanted, []).append(det)
-    n = 0
-    for event in events_from(paths, stats, since=since, until=until):
+    for n, event in enumerate(events_from(paths, stats, since=since, until=until), 1):
         if first_ts is None:
             first_ts = event.ts
         last_ts = event.ts
@@ -115,7 +120,6 @@ def triage(
         if msg is not None and msg.removed:
             for det in detectors:
                 det.message_done(msg)
-        n += 1
         if on_event is not None and not n & 0x3FFF:
             on_event(stats)
     still = list(tracker.live.values())
@@ -123,7 +127,7 @@ def triage(
         for det in detectors:
             det.message_done(msg)
     incidents = merge([i for det in detectors for i in det.finish()])
-    accounts = next(d for d in detectors if isinstance(d, CompromisedAccount)).account_summaries()
+    accounts = next((d.account_summaries() for d in detectors if isinstance(d, CompromisedAccount)), [])
     dropped = dict(ctx.dropped)
     if tracker.evicted:
         dropped["messages"] = tracker.evicted

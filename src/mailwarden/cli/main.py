@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from mailwarden import __version__
 from mailwarden.cli.timespec import parse_time
@@ -28,9 +29,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="log files, rotated series, directories or '-' for stdin "
-                        "(default: the usual mail log locations)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="log files, rotated series, directories or '-' for stdin "
+        "(default: the usual mail log locations)",
+    )
     p.add_argument("--since", help="only lines at or after this time (ISO 8601, or 24h / 7d ago)")
     p.add_argument("--until", help="only lines before this time")
 
@@ -42,13 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     tri = sub.add_parser("triage", help="read mail logs and report abuse: verdict, evidence, next steps")
     _common(tri)
     tri.add_argument("--format", choices=("text", "json"), default="text")
-    tri.add_argument("--geoip-db", action="append", default=[], metavar="FILE",
-                     help="a MaxMind .mmdb (GeoLite2 Country/City/ASN); repeatable; wins over the built-in data")
-    tri.add_argument("--mynetworks", default=",".join(DEFAULT_MYNETWORKS), metavar="CIDR,...",
-                     help="networks allowed to send without AUTH, as in Postfix's mynetworks "
-                          "(default: %(default)s)")
+    tri.add_argument(
+        "--geoip-db",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a MaxMind .mmdb (GeoLite2 Country/City/ASN); repeatable; wins over the built-in data",
+    )
+    tri.add_argument(
+        "--mynetworks",
+        default=",".join(DEFAULT_MYNETWORKS),
+        metavar="CIDR,...",
+        help="networks allowed to send without AUTH, as in Postfix's mynetworks (default: %(default)s)",
+    )
     tri.add_argument("--no-progress", action="store_true", help="never show a progress bar")
-    ev = sub.add_parser("events", help="print the parsed events as JSON lines (to see how each line was read)")
+    ev = sub.add_parser(
+        "events", help="print the parsed events as JSON lines (to see how each line was read)"
+    )
     _common(ev)
     ev.add_argument("--stats", action="store_true", help="print read statistics to stderr at the end")
     return parser
@@ -59,12 +74,14 @@ def _paths(args: argparse.Namespace) -> list[str]:
         return list(args.paths)
     found = default_log_paths()
     if not found:
-        raise SourceError("no PATH given and no mail log found in the usual places "
-                          "(/var/log/mail.log, /var/log/maillog, ...)")
+        raise SourceError(
+            "no PATH given and no mail log found in the usual places "
+            "(/var/log/mail.log, /var/log/maillog, ...)"
+        )
     return found
 
 
-def _window(args: argparse.Namespace) -> tuple[object, object]:
+def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None
     return since, until
@@ -87,20 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _events(args: argparse.Namespace, since: object, until: object) -> int:
+def _events(args: argparse.Namespace, since: datetime | None, until: datetime | None) -> int:
     from mailwarden.pipeline import events_from
 
     stats = ReadStats()
     out = sys.stdout
     dumps = json.dumps
-    for event in events_from(_paths(args), stats, since=since, until=until):  # type: ignore[arg-type]
+    for event in events_from(_paths(args), stats, since=since, until=until):
         out.write(dumps(event.to_dict(), ensure_ascii=False) + "\n")
     if args.stats:
         print(json.dumps(stats.to_dict()), file=sys.stderr)
     return EXIT_CLEAN
 
 
-def _triage(args: argparse.Namespace, since: object, until: object) -> int:
+def _triage(args: argparse.Namespace, since: datetime | None, until: datetime | None) -> int:
     from rich.console import Console
 
     from mailwarden.pipeline import triage
@@ -121,8 +138,14 @@ def _triage(args: argparse.Namespace, since: object, until: object) -> int:
 
         progress = LineProgress()
     try:
-        result = triage(paths, since=since, until=until, geoip_paths=args.geoip_db,  # type: ignore[arg-type]
-                        mynetworks=nets, on_event=progress.update if progress else None)
+        result = triage(
+            paths,
+            since=since,
+            until=until,
+            geoip_paths=args.geoip_db,
+            mynetworks=nets,
+            on_event=progress.update if progress else None,
+        )
     finally:
         if progress:
             progress.stop()

@@ -204,11 +204,8 @@ class MessageTracker:
                 state.script = event.script
             return state
         if isinstance(event, MessageRemoved):
-            state = self.live.pop(event.queue_id, None)
             self._deferred_ids.discard(event.queue_id)
-            if state is not None:
-                state.removed = True
-            return state
+            return self._forget(event.queue_id)
         if isinstance(event, MessageExpired):
             self.totals.expired += 1
             return self.live.get(event.queue_id)
@@ -225,12 +222,16 @@ class MessageTracker:
                 self.totals.held += 1
             elif event.action == "deleted":
                 self.totals.deleted += 1
-                state = self.live.pop(event.queue_id, None)
-                if state is not None:
-                    state.removed = True
-                return state
+                return self._forget(event.queue_id)
             return self.live.get(event.queue_id)
         return None
+
+    def _forget(self, queue_id: str) -> MessageState | None:
+        """Drop a finished message (queue ids are reused) and hand its final state back."""
+        gone = self.live.pop(queue_id, None)
+        if gone is not None:
+            gone.removed = True
+        return gone
 
     def _delivery(self, event: DeliveryAttempted) -> MessageState:
         state = self._state(event.queue_id, event.ts)

@@ -39,12 +39,45 @@ _SPAM = (
     "content rejected",
     "message rejected as",
 )
-_RATE = ("rate limit", "rate-limit", "ratelimit", "too many messages", "unusual rate", "throttl", "try again later")
-_UNKNOWN_USER = ("user unknown", "unknown user", "does not exist", "no such user", "mailbox unavailable", "recipient address rejected", "invalid recipient", "5.1.1")
+_RATE = (
+    "rate limit",
+    "rate-limit",
+    "ratelimit",
+    "too many messages",
+    "unusual rate",
+    "throttl",
+    "try again later",
+)
+_UNKNOWN_USER = (
+    "user unknown",
+    "unknown user",
+    "does not exist",
+    "no such user",
+    "mailbox unavailable",
+    "recipient address rejected",
+    "invalid recipient",
+    "5.1.1",
+)
 _FULL = ("over quota", "mailbox full", "quota exceeded", "insufficient storage", "4.2.2", "5.2.2")
-_CONNECT = ("connection refused", "connection timed out", "no route to host", "network is unreachable", "lost connection", "host not found", "name service error")
+_CONNECT = (
+    "connection refused",
+    "connection timed out",
+    "no route to host",
+    "network is unreachable",
+    "lost connection",
+    "host not found",
+    "name service error",
+)
 
-REPLY_CATEGORIES = ("blocklist", "spam", "rate_limit", "unknown_user", "mailbox_full", "connection", "other")
+REPLY_CATEGORIES = (
+    "blocklist",
+    "spam",
+    "rate_limit",
+    "unknown_user",
+    "mailbox_full",
+    "connection",
+    "other",
+)
 
 
 def classify_reply(reply: str) -> str:

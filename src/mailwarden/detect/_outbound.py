@@ -84,7 +84,10 @@ class OutboundDetector:
                 g.messages.add(msg.queue_id)
             g.message_count += 1
             if msg.origin_source is not None:
-                g.timeline.setdefault("first_message", Evidence(msg.first_ts, "first message injected", msg.origin_source))
+                g.timeline.setdefault(
+                    "first_message",
+                    Evidence(msg.first_ts, "first message injected", msg.origin_source),
+                )
             if msg.sender and (msg.sender in g.senders or len(g.senders) < 100):
                 g.senders[msg.sender] = g.senders.get(msg.sender, 0) + 1
             if msg.client and (msg.client in g.clients or len(g.clients) < 100):
@@ -92,7 +95,10 @@ class OutboundDetector:
         n = g.external.add(event.ts, 1)
         if event.status == "bounced":
             g.bounced += 1
-            g.timeline.setdefault("first_bounce", Evidence(event.ts, f"first bounce: {event.reply[:120]}", event.source))
+            g.timeline.setdefault(
+                "first_bounce",
+                Evidence(event.ts, f"first bounce: {event.reply[:120]}", event.source),
+            )
         elif event.status == "deferred":
             g.deferred += 1
         if event.status != "sent" and event.reply and classify_reply(event.reply) in ("blocklist", "spam"):

@@ -59,7 +59,13 @@ class FailureTally:
         self.last_ts = event.ts
         if name and (name in self.names or len(self.names) < MAX_NAMES):
             self.names[name] = self.names.get(name, 0) + attempts
-        add_evidence(self.evidence, event.ts, f"failed login ({event.service})", event.source)
+        who = f" as {event.user}" if event.user else ""
+        add_evidence(
+            self.evidence,
+            event.ts,
+            f"failed login{who} from {event.client} ({event.service})",
+            event.source,
+        )
         return self.in_window()
 
     def in_window(self) -> int:

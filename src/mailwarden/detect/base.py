@@ -152,6 +152,18 @@ def add_evidence(target: list[Evidence], ts: datetime, what: str, source: Source
         target.append(Evidence(ts=ts, what=what, source=source))
 
 
+def span(delta: timedelta) -> str:
+    """A window length as operators write it: ``24h``, ``1h``, ``90min``, ``2d``."""
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}min"
+    return f"{seconds}s"
+
+
 def severity_max(a: str, b: str) -> str:
     order = ("low", "medium", "high", "critical")
     return a if order.index(a) >= order.index(b) else b

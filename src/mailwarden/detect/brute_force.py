@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, add_evidence
+from mailwarden.detect.base import BoundedDict, DetectContext, add_evidence, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, Event
 from mailwarden.model.findings import Incident
@@ -31,13 +31,15 @@ class Params:
 
 class BruteForce:
     name = "brute_force"
-    wants = (AuthFailed, AuthSucceeded)
+    wants: tuple[type[Event], ...] = (AuthFailed, AuthSucceeded)
 
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         self.ctx = ctx
         self.p = params or Params()
         self.by_ip: BoundedDict[str, FailureTally] = BoundedDict(
-            self.p.max_tracked, lambda: FailureTally(self.p.window), lambda: ctx.note_dropped(self.name)
+            self.p.max_tracked,
+            lambda: FailureTally(self.p.window),
+            lambda: ctx.note_dropped(self.name),
         )
 
     def feed(self, event: Event, msg: MessageState | None) -> None:
@@ -50,8 +52,9 @@ class BruteForce:
                 tally.flagged_at = event.ts
                 tally.window_start = tally.window_oldest()
         elif isinstance(event, AuthSucceeded) and event.client is not None:
-            tally = self.by_ip.get(event.client)
-            if tally is not None and tally.flagged_at is not None:
+            found = self.by_ip.get(event.client)
+            if found is not None and found.flagged_at is not None:
+                tally = found
                 add_evidence(tally.successes, event.ts, f"then logged in as {event.user}", event.source)
 
     def message_done(self, msg: MessageState) -> None:
@@ -65,12 +68,19 @@ class BruteForce:
             info = self.ctx.net(ip)
             accounts = sorted(t.names, key=lambda n: -t.names[n])
             cracked = [e.what.removeprefix("then logged in as ") for e in t.successes]
-            severity = "critical" if cracked else ("high" if t.total >= 10 * self.p.max_failures else "medium")
+            severity = (
+                "critical" if cracked else ("high" if t.total >= 10 * self.p.max_failures else "medium")
+            )
             summary = f"{t.total} failed logins from {ip}" + (f" ({info.label()})" if info else "")
             summary += f" against {len(accounts)} account(s)"
-            reasons = [f"{t.in_window()} or more failures within {self.p.window} (threshold {self.p.max_failures})"]
+            reasons = [
+                f"{t.in_window()} or more failures within {span(self.p.window)} "
+                f"(threshold {self.p.max_failures})"
+            ]
             if cracked:
-                reasons.append("the same address later logged in successfully as " + ", ".join(sorted(set(cracked))))
+                reasons.append(
+                    "the same address later logged in successfully as " + ", ".join(sorted(set(cracked)))
+                )
             out.append(
                 Incident(
                     kind="brute_force",
@@ -82,11 +92,19 @@ class BruteForce:
                     summary=summary,
                     countries=[info.country] if info and info.country else [],
                     failed_logins=t.total,
-                    addresses=[{"ip": ip, "country": info.country if info else None, "org": info.org if info else None}],
+                    addresses=[
+                        {
+                            "ip": ip,
+                            "country": info.country if info else None,
+                            "org": info.org if info else None,
+                        }
+                    ],
                     reasons=reasons,
                     timeline=(t.evidence[:1] + t.successes[:3]),
                     evidence=t.evidence + t.successes,
-                    recommended_actions=actions_for("brute_force", ip=ip, accounts=accounts[:10], cracked=cracked),
+                    recommended_actions=actions_for(
+                        "brute_force", ip=ip, accounts=accounts[:10], cracked=cracked
+                    ),
                 )
             )
         return out

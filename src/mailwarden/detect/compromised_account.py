@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from mailwarden.correlate.messages import SMTP_AUTH, MessageState
 from mailwarden.correlate.replies import blocklist_named, classify_reply
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence
+from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, DeliveryAttempted, Event, MessageReceived
 from mailwarden.model.findings import Evidence, Incident
@@ -105,7 +105,7 @@ class _Account:
 
 class CompromisedAccount:
     name = "compromised_account"
-    wants = (AuthSucceeded, AuthFailed, MessageReceived, DeliveryAttempted)
+    wants: tuple[type[Event], ...] = (AuthSucceeded, AuthFailed, MessageReceived, DeliveryAttempted)
 
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         self.ctx = ctx
@@ -162,7 +162,10 @@ class CompromisedAccount:
             if len(acc.seen) < 300:
                 acc.seen.add(country)
             if acc.foreign(country):
-                acc.mark(f"login_from_{country}", Evidence(ev.ts, f"first login from {country} ({ev.client})", ev.source))
+                acc.mark(
+                    f"login_from_{country}",
+                    Evidence(ev.ts, f"first login from {country} ({ev.client})", ev.source),
+                )
         if acc.last_login is not None:
             last_ts, last_country = acc.last_login
             if last_country != country and ev.ts - last_ts < self.p.travel_window and len(acc.weak) < 20:
@@ -170,11 +173,15 @@ class CompromisedAccount:
                 acc.weak.append(f"impossible travel: {last_country} → {country} in {minutes} min")
         acc.last_login = (ev.ts, country)
         n = acc.countries.add(ev.ts, country)
-        if n > acc.peak_countries:
-            acc.peak_countries = n
+        acc.peak_countries = max(acc.peak_countries, n)
         if n >= self.p.min_countries and acc.geo_strong_at is None:
             acc.geo_strong_at = ev.ts
-            add_evidence(acc.evidence, ev.ts, f"{n}th country within {self.p.window}: {country}", ev.source)
+            add_evidence(
+                acc.evidence,
+                ev.ts,
+                f"country #{n} within {span(self.p.window)}: {country}",
+                ev.source,
+            )
 
     def _message(self, ev: MessageReceived, msg: MessageState) -> None:
         acc = self.accounts.touch(msg.account.lower())
@@ -189,15 +196,24 @@ class CompromisedAccount:
             if a is not None:
                 a.messages += 1
                 if acc.foreign(a.country):
-                    acc.mark("first_foreign_message", Evidence(ev.ts, f"first message sent from {a.country} ({ev.client})", ev.source))
+                    acc.mark(
+                        "first_foreign_message",
+                        Evidence(ev.ts, f"first message sent from {a.country} ({ev.client})", ev.source),
+                    )
 
     def _delivery(self, ev: DeliveryAttempted, msg: MessageState) -> None:
         acc = self.accounts.touch(msg.account.lower())
         acc.last_ts = ev.ts
         if ev.status == "bounced":
-            acc.mark("first_bounce", Evidence(ev.ts, f"first bounce: {ev.dsn} {ev.reply[:120]}", ev.source))
+            acc.mark(
+                "first_bounce",
+                Evidence(ev.ts, f"first bounce: {ev.dsn} {ev.reply[:120]}", ev.source),
+            )
         elif ev.status == "deferred":
-            acc.mark("first_deferral", Evidence(ev.ts, f"first deferral: {ev.dsn} {ev.reply[:120]}", ev.source))
+            acc.mark(
+                "first_deferral",
+                Evidence(ev.ts, f"first deferral: {ev.dsn} {ev.reply[:120]}", ev.source),
+            )
         if ev.status != "sent" and ev.reply:
             category = classify_reply(ev.reply)
             if category in ("blocklist", "spam"):
@@ -274,19 +290,19 @@ class CompromisedAccount:
             strong = acc.geo_strong_at is not None
             if strong and spam:
                 severity = "critical"
-            elif spam and (acc.weak or acc.complaints >= self.p.min_complaints):
-                severity = "high"
-            elif strong:
+            elif (spam and (acc.weak or acc.complaints >= self.p.min_complaints)) or strong:
                 severity = "high"
             else:
                 continue
             out.append(self._incident(user, acc, severity, spam, spam_reasons))
         return out
 
-    def _incident(self, user: str, acc: _Account, severity: str, spam: bool, spam_reasons: list[str]) -> Incident:
+    def _incident(
+        self, user: str, acc: _Account, severity: str, spam: bool, spam_reasons: list[str]
+    ) -> Incident:
         reasons: list[str] = []
         if acc.geo_strong_at is not None:
-            reasons.append(f"logins from {acc.peak_countries} countries within {self.p.window}")
+            reasons.append(f"logins from {acc.peak_countries} countries within {span(self.p.window)}")
         reasons.extend(acc.weak[:5])
         reasons.extend(spam_reasons)
         suspicious = {ip: a for ip, a in acc.addrs.items() if acc.foreign(a.country)} or acc.addrs
@@ -298,7 +314,14 @@ class CompromisedAccount:
         for a in sorted(acc.addrs.values(), key=lambda a: a.first_ts):
             if a.country and a.country not in countries:
                 countries.append(a.country)
-        order = ("first_failed_login", "login", "first_foreign_message", "first_deferral", "first_bounce", "first_complaint")
+        order = (
+            "first_failed_login",
+            "login",
+            "first_foreign_message",
+            "first_deferral",
+            "first_bounce",
+            "first_complaint",
+        )
         timeline = sorted(
             (ev for key, ev in acc.timeline.items() if key.startswith(order)), key=lambda e: e.ts
         )
@@ -341,7 +364,11 @@ class CompromisedAccount:
             evidence=evidence[:25],
             queued_ids=list(acc.queued),
             recommended_actions=actions_for(
-                "compromised_account", account=user, ips=foreign_ips, spam=spam, queued=len(acc.queued)
+                "compromised_account",
+                account=user,
+                ips=foreign_ips,
+                spam=spam,
+                queued=len(acc.queued),
             ),
         )
 

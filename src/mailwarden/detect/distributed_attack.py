@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct
+from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, Event
 from mailwarden.model.findings import Incident
@@ -42,7 +42,7 @@ class _State:
 
 class DistributedAttack:
     name = "distributed_attack"
-    wants = (AuthFailed,)
+    wants: tuple[type[Event], ...] = (AuthFailed,)
 
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         self.ctx = ctx
@@ -92,7 +92,10 @@ class DistributedAttack:
                         {"ip": ip, "country": i.country if i else None, "failures": t.names[ip]}
                         for ip, i in zip(ips[:50], infos[:50], strict=True)
                     ],
-                    reasons=[f"up to {st.peak} distinct addresses within {self.p.window} (threshold {self.p.min_addresses})"],
+                    reasons=[
+                        f"up to {st.peak} distinct addresses within {span(self.p.window)} "
+                        f"(threshold {self.p.min_addresses})"
+                    ],
                     timeline=t.evidence[:1],
                     evidence=t.evidence,
                     recommended_actions=actions_for("distributed_attack", account=user, ips=ips[:20]),

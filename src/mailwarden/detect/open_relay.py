@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import REMOTE_SMTP, MessageState
 from mailwarden.detect._outbound import OutboundDetector, timeline_of
-from mailwarden.detect.base import DetectContext
+from mailwarden.detect.base import DetectContext, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import DeliveryAttempted, Event
 from mailwarden.model.findings import Incident
@@ -39,7 +39,11 @@ class OpenRelay(OutboundDetector):
 
     def feed(self, event: Event, msg: MessageState | None) -> None:
         """Skip forwarding: Postfix logs ``orig_to=`` when a local alias expands to an outside address."""
-        if isinstance(event, DeliveryAttempted) and event.orig_recipient and event.orig_recipient != event.recipient:
+        if (
+            isinstance(event, DeliveryAttempted)
+            and event.orig_recipient
+            and event.orig_recipient != event.recipient
+        ):
             return
         super().feed(event, msg)
 
@@ -49,7 +53,8 @@ class OpenRelay(OutboundDetector):
     def finish(self) -> list[Incident]:
         out = []
         for _, g in self.flagged():
-            assert g.first_ts is not None and g.last_ts is not None
+            if g.first_ts is None or g.last_ts is None:
+                continue
             clients = sorted(g.clients, key=lambda c: -g.clients[c])
             infos = [self.ctx.net(c) for c in clients[:20]]
             out.append(
@@ -67,12 +72,19 @@ class OpenRelay(OutboundDetector):
                     recipients=g.recipients,
                     bounced=g.bounced,
                     deferred=g.deferred,
-                    addresses=[{"ip": c, "country": i.country if i else None} for c, i in zip(clients[:20], infos, strict=True)],
-                    reasons=[f"at least {self.min_external} outside recipients relayed within {self.window}"],
+                    addresses=[
+                        {"ip": c, "country": i.country if i else None}
+                        for c, i in zip(clients[:20], infos, strict=True)
+                    ],
+                    reasons=[
+                        f"at least {self.min_external} outside recipients relayed within {span(self.window)}"
+                    ],
                     timeline=timeline_of(g),
                     evidence=g.evidence,
                     queued_ids=g.queued,
-                    recommended_actions=actions_for("open_relay", ip=", ".join(clients[:5]), queued=len(g.queued)),
+                    recommended_actions=actions_for(
+                        "open_relay", ip=", ".join(clients[:5]), queued=len(g.queued)
+                    ),
                 )
             )
         return out

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence
+from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, Event
 from mailwarden.model.findings import Incident
@@ -41,7 +41,7 @@ class _State:
 
 class PasswordSpray:
     name = "password_spray"
-    wants = (AuthFailed, AuthSucceeded)
+    wants: tuple[type[Event], ...] = (AuthFailed, AuthSucceeded)
 
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         self.ctx = ctx
@@ -64,8 +64,9 @@ class PasswordSpray:
             if n >= self.p.min_accounts:
                 st.flagged = True
         elif isinstance(event, AuthSucceeded) and event.client is not None:
-            st = self.by_ip.get(event.client)
-            if st is not None and st.flagged:
+            found = self.by_ip.get(event.client)
+            if found is not None and found.flagged:
+                st = found
                 st.successes.append(event.user)
                 add_evidence(st.tally.successes, event.ts, f"then logged in as {event.user}", event.source)
 
@@ -89,18 +90,28 @@ class PasswordSpray:
                     severity="critical" if cracked else "high",
                     first_seen=t.first_ts,
                     last_seen=t.last_ts,
-                    summary=f"{ip}" + (f" ({info.label()})" if info else "")
+                    summary=f"{ip}"
+                    + (f" ({info.label()})" if info else "")
                     + f" tried passwords against {len(accounts)} accounts ({t.total} failures)",
                     countries=[info.country] if info and info.country else [],
                     failed_logins=t.total,
-                    addresses=[{"ip": ip, "country": info.country if info else None, "org": info.org if info else None}],
+                    addresses=[
+                        {
+                            "ip": ip,
+                            "country": info.country if info else None,
+                            "org": info.org if info else None,
+                        }
+                    ],
                     reasons=[
-                        f"up to {st.peak} distinct accounts within {self.p.window} (threshold {self.p.min_accounts})"
+                        f"up to {st.peak} distinct accounts within {span(self.p.window)} "
+                        f"(threshold {self.p.min_accounts})"
                     ]
                     + ([f"then logged in successfully as {', '.join(cracked)}"] if cracked else []),
                     timeline=t.evidence[:1] + t.successes[:3],
                     evidence=t.evidence + t.successes,
-                    recommended_actions=actions_for("password_spray", ip=ip, accounts=accounts[:10], cracked=cracked),
+                    recommended_actions=actions_for(
+                        "password_spray", ip=ip, accounts=accounts[:10], cracked=cracked
+                    ),
                 )
             )
         return out

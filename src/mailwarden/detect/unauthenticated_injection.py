@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import LOCAL_SMTP, MessageState
 from mailwarden.detect._outbound import OutboundDetector, severity_of, timeline_of
-from mailwarden.detect.base import DetectContext
+from mailwarden.detect.base import DetectContext, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model.findings import Incident
 
@@ -43,7 +43,8 @@ class UnauthenticatedInjection(OutboundDetector):
     def finish(self) -> list[Incident]:
         out = []
         for (client,), g in self.flagged():
-            assert g.first_ts is not None and g.last_ts is not None
+            if g.first_ts is None or g.last_ts is None:
+                continue
             ip = str(client)
             senders = sorted(g.senders, key=lambda s: -g.senders[s])
             out.append(
@@ -61,12 +62,18 @@ class UnauthenticatedInjection(OutboundDetector):
                     bounced=g.bounced,
                     deferred=g.deferred,
                     addresses=[{"ip": ip, "local": True}],
-                    reasons=[f"at least {self.min_external} outside recipients within {self.window}, no SMTP AUTH"],
+                    reasons=[
+                        f"at least {self.min_external} outside recipients within {span(self.window)}, "
+                        "no SMTP AUTH"
+                    ],
                     timeline=timeline_of(g),
                     evidence=g.evidence,
                     queued_ids=g.queued,
                     recommended_actions=actions_for(
-                        "unauthenticated_injection", ip=ip, spam=bool(g.complaints), queued=len(g.queued)
+                        "unauthenticated_injection",
+                        ip=ip,
+                        spam=bool(g.complaints),
+                        queued=len(g.queued),
                     ),
                 )
             )

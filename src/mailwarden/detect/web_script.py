@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from mailwarden.correlate.messages import LOCAL_SUBMISSION, MessageState
 from mailwarden.detect._outbound import OutboundDetector, severity_of, timeline_of
-from mailwarden.detect.base import DetectContext
+from mailwarden.detect.base import DetectContext, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model.findings import Incident
 
@@ -50,7 +50,8 @@ class WebScript(OutboundDetector):
     def finish(self) -> list[Incident]:
         out = []
         for (uid, script), g in self.flagged():
-            assert g.first_ts is not None and g.last_ts is not None
+            if g.first_ts is None or g.last_ts is None:
+                continue
             uid_n = int(str(uid))
             script_s = str(script)
             who = f"uid {uid_n}" + (f", script {script_s}" if script_s else "")
@@ -67,12 +68,19 @@ class WebScript(OutboundDetector):
                     recipients=g.recipients,
                     bounced=g.bounced,
                     deferred=g.deferred,
-                    reasons=[f"at least {self.min_external} outside recipients within {self.window} from a web server uid"],
+                    reasons=[
+                        f"at least {self.min_external} outside recipients within {span(self.window)} "
+                        "from a web server uid"
+                    ],
                     timeline=timeline_of(g),
                     evidence=g.evidence,
                     queued_ids=g.queued,
                     recommended_actions=actions_for(
-                        "web_script", uid=uid_n, script=script_s, spam=bool(g.complaints), queued=len(g.queued)
+                        "web_script",
+                        uid=uid_n,
+                        script=script_s,
+                        spam=bool(g.complaints),
+                        queued=len(g.queued),
                     ),
                 )
             )

@@ -52,7 +52,12 @@ def render(result: TriageResult, console: Console) -> None:
         line.append(clean(incs[0].summary))
         console.print(line)
     if result.first_ts and result.last_ts:
-        console.print(Text(f"Logs cover {_ts(result.first_ts.isoformat())} → {_ts(result.last_ts.isoformat())} (UTC)", style="dim"))
+        console.print(
+            Text(
+                f"Logs cover {_ts(result.first_ts.isoformat())} → {_ts(result.last_ts.isoformat())} (UTC)",
+                style="dim",
+            )
+        )
     for n, inc in enumerate(incs, 1):
         _incident(console, n, inc)
     _totals(console, result)
@@ -67,13 +72,23 @@ def _incident(console: Console, n: int, inc: Incident) -> None:
     head.append(f"  via {inc.path}", style="dim")
     console.print(head)
     console.print(Text("   " + clean(inc.summary, 500)))
-    console.print(Text(f"   When: {_ts(inc.first_seen.isoformat())} → {_ts(inc.last_seen.isoformat())}", style="dim"))
+    console.print(
+        Text(
+            f"   When: {_ts(inc.first_seen.isoformat())} → {_ts(inc.last_seen.isoformat())}",
+            style="dim",
+        )
+    )
     if inc.countries:
         console.print(Text("   Countries: " + ", ".join(inc.countries)))
     counts = []
-    for label, value in (("messages", inc.messages), ("recipients", inc.recipients), ("bounced", inc.bounced),
-                         ("deferred", inc.deferred), ("failed logins", inc.failed_logins),
-                         ("still queued", len(inc.queued_ids))):
+    for label, value in (
+        ("messages", inc.messages),
+        ("recipients", inc.recipients),
+        ("bounced", inc.bounced),
+        ("deferred", inc.deferred),
+        ("failed logins", inc.failed_logins),
+        ("still queued", len(inc.queued_ids)),
+    ):
         if value:
             counts.append(f"{value} {label}")
     if counts:
@@ -85,14 +100,24 @@ def _incident(console: Console, n: int, inc: Incident) -> None:
     if inc.timeline:
         console.print(Text("   Timeline:", style="bold"))
         for ev in inc.timeline:
-            console.print(Text(f"    {_ts(ev.ts.isoformat())}  {clean(ev.what, 160)}  [{clean(ev.source.file, 80)}:{ev.source.line}]"))
+            console.print(
+                Text(
+                    f"    {_ts(ev.ts.isoformat())}  {clean(ev.what, 160)}  "
+                    f"[{clean(ev.source.file, 80)}:{ev.source.line}]"
+                )
+            )
     if inc.addresses and inc.kind in ("compromised_account", "distributed_attack", "open_relay"):
         table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1))
         for col in ("address", "country", "network", "logins", "messages"):
             table.add_column(col)
         for a in inc.addresses[:12]:
-            table.add_row(clean(str(a.get("ip", "")), 45), str(a.get("country") or "-"),
-                          clean(str(a.get("org") or "-"), 40), str(a.get("logins", "")), str(a.get("messages", "")))
+            table.add_row(
+                clean(str(a.get("ip", "")), 45),
+                str(a.get("country") or "-"),
+                clean(str(a.get("org") or "-"), 40),
+                str(a.get("logins", "")),
+                str(a.get("messages", "")),
+            )
         console.print(Text("   Addresses:", style="bold"))
         console.print(table)
     ev_other = [e for e in inc.evidence if e not in inc.timeline][:5]
@@ -108,16 +133,24 @@ def _incident(console: Console, n: int, inc: Incident) -> None:
 def _totals(console: Console, result: TriageResult) -> None:
     console.print()
     t = result.totals
-    console.print(Text(
-        f"Mail: {t.received} received, {t.delivered} delivered, {t.deferred} deferred "
-        f"({t.deferrals} deferrals), {t.bounced} bounced, {t.rejected} rejected; "
-        f"{result.still_queued} still queued at the end of the logs.", style="dim"))
+    console.print(
+        Text(
+            f"Mail: {t.received} received, {t.delivered} delivered, {t.deferred} deferred "
+            f"({t.deferrals} deferrals), {t.bounced} bounced, {t.rejected} rejected; "
+            f"{result.still_queued} still queued at the end of the logs.",
+            style="dim",
+        )
+    )
     s = result.stats
     skipped = ", ".join(f"{k}={v}" for k, v in sorted(s.skipped.items())) or "none"
     unparsed = sum(s.unparsed.values())
-    console.print(Text(
-        f"Input: {len(s.files)} file(s), {s.lines_read} lines, {s.parsed} understood, "
-        f"{unparsed} not understood, {sum(s.unclaimed.values())} from other programs; skipped: {skipped}.",
-        style="dim"))
+    console.print(
+        Text(
+            f"Input: {len(s.files)} file(s), {s.lines_read} lines, {s.parsed} understood, "
+            f"{unparsed} not understood, {sum(s.unclaimed.values())} from other programs; "
+            f"skipped: {skipped}.",
+            style="dim",
+        )
+    )
     for p in s.problems[:10]:
         console.print(Text("Problem: " + clean(p), style="yellow"))
