@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Source:
     """Where a record came from: enough for an operator to open the raw line."""
 
@@ -22,7 +22,7 @@ class Source:
         return {"file": self.file, "line": self.line}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     """One log line split into its syslog parts.
 
