@@ -100,7 +100,8 @@ class Totals:
     rejected: int = 0
     expired: int = 0
     held: int = 0
-    deleted: int = 0
+    admin_held: int = 0
+    admin_deleted: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -113,7 +114,8 @@ class Totals:
             "rejected": self.rejected,
             "expired": self.expired,
             "held": self.held,
-            "deleted": self.deleted,
+            "admin_held": self.admin_held,
+            "admin_deleted": self.admin_deleted,
         }
 
 
@@ -199,6 +201,8 @@ class MessageTracker:
                 state.origin = NOTIFICATION
             return state
         if isinstance(event, MessageInfo):
+            if event.action == "hold":
+                self.totals.held += 1
             state = self._state(event.queue_id, event.ts)
             if event.script:
                 state.script = event.script
@@ -219,9 +223,9 @@ class MessageTracker:
             return self.live.get(event.queue_id)
         if isinstance(event, QueueAction):
             if event.action == "held":
-                self.totals.held += 1
+                self.totals.admin_held += 1
             elif event.action == "deleted":
-                self.totals.deleted += 1
+                self.totals.admin_deleted += 1
                 return self._forget(event.queue_id)
             return self.live.get(event.queue_id)
         return None
