@@ -113,9 +113,9 @@ def actions_for(
         steps.append(_QUEUE)
         steps.append(_DNSBL)
     elif kind == "web_script":
-        where = f" script {script}" if script else ""
+        where = f" (script {script})" if script else ""
         steps.append(
-            f"A local program running as uid {uid}{where} sends mail: find the script "
+            f"A local program running as uid {uid}{where} sends mail: find it "
             "(PHP `mail.log` setting, `X-PHP-Originating-Script` headers, web server access logs "
             "for POSTs at the same times) and disable it or its form."
         )
