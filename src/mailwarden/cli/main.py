@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 from datetime import datetime
 
 from mailwarden import __version__
@@ -20,6 +21,9 @@ from mailwarden.model import ReadStats
 from mailwarden.sources import SourceError, default_log_paths
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+# Subcommands beyond triage/events, one module each (see _command_modules).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,7 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(ev)
     ev.add_argument("--stats", action="store_true", help="print read statistics to stderr at the end")
+    for module in _command_modules():
+        module.add_parser(sub)
     return parser
+
+
+def _command_modules() -> list[Any]:
+    """Further commands, registered explicitly: each module has ``add_parser(sub)``.
+
+    ``add_parser`` must ``set_defaults(func=run)`` where ``run(args) -> int``
+    returns the exit status. Imported lazily so ``triage`` does not pay for
+    the others' dependencies.
+    """
+    import importlib
+
+    modules = []
+    for name in COMMAND_MODULES:
+        modules.append(importlib.import_module(name))
+    return modules
 
 
 def _paths(args: argparse.Namespace) -> list[str]:
@@ -90,6 +111,9 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        func = getattr(args, "func", None)
+        if func is not None:
+            return int(func(args))
         since, until = _window(args)
         if args.command == "events":
             return _events(args, since, until)
