@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from mailwarden import __version__
 from mailwarden.cli.timespec import parse_time
