@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from mailwarden.correlate.messages import DEFAULT_MYNETWORKS, MessageTracker, Totals
 from mailwarden.detect import DetectContext, Detector, build, merge
@@ -65,8 +65,9 @@ def events_from(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    tz: tzinfo | None = None,
 ) -> Iterator[Event]:
-    records: Iterable[Record] = read_records(paths, stats)
+    records: Iterable[Record] = read_records(paths, stats, tz=tz)
     if since is not None or until is not None:
         records = window(records, since, until, stats)
     return parse_records(records, stats)
@@ -92,6 +93,7 @@ def triage(
     until: datetime | None = None,
     geoip_paths: Sequence[str] = (),
     mynetworks: Sequence[str] = DEFAULT_MYNETWORKS,
+    tz: tzinfo | None = None,
     on_event: Callable[[ReadStats], None] | None = None,
 ) -> TriageResult:
     """Read, correlate and detect; the whole of ``mailwarden triage`` minus the output."""
@@ -108,7 +110,7 @@ def triage(
     for det in detectors:
         for wanted in det.wants:
             routes.setdefault(wanted, []).append(det)
-    for n, event in enumerate(events_from(paths, stats, since=since, until=until), 1):
+    for n, event in enumerate(events_from(paths, stats, since=since, until=until, tz=tz), 1):
         if first_ts is None:
             first_ts = event.ts
         last_ts = event.ts

@@ -141,3 +141,11 @@ def test_parse_time() -> None:
     assert parse_time("2026-11-27T10:00:00+01:00") == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="not a time"):
         parse_time("soon")
+
+
+def test_timezone_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, SPAM_LINES)
+    assert main(["events", path, "--timezone", "Europe/Berlin"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["ts"].startswith("2026-11-27T09:00:00")  # 10:00 CET is 09:00 UTC
+    assert main(["events", path, "--timezone", "Mars/Base"]) == 2

@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailwarden import __version__
 from mailwarden.cli.timespec import parse_time
@@ -42,6 +43,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--since", help="only lines at or after this time (ISO 8601, or 24h / 7d ago)")
     p.add_argument("--until", help="only lines before this time")
+    p.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="time zone of log time stamps that carry none, e.g. Europe/Berlin (default: this machine's)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +114,15 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
     return since, until
 
 
+def _tz(args: argparse.Namespace) -> tzinfo | None:
+    if not args.timezone:
+        return None
+    try:
+        return ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"--timezone: unknown time zone {args.timezone!r}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -134,7 +149,7 @@ def _events(args: argparse.Namespace, since: datetime | None, until: datetime | 
     stats = ReadStats()
     out = sys.stdout
     dumps = json.dumps
-    for event in events_from(_paths(args), stats, since=since, until=until):
+    for event in events_from(_paths(args), stats, since=since, until=until, tz=_tz(args)):
         out.write(dumps(event.to_dict(), ensure_ascii=False) + "\n")
     if args.stats:
         print(json.dumps(stats.to_dict()), file=sys.stderr)
@@ -168,6 +183,7 @@ def _triage(args: argparse.Namespace, since: datetime | None, until: datetime | 
             until=until,
             geoip_paths=args.geoip_db,
             mynetworks=nets,
+            tz=_tz(args),
             on_event=progress.update if progress else None,
         )
     finally:
