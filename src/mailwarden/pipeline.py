@@ -115,7 +115,7 @@ def triage(
             first_ts = event.ts
         last_ts = event.ts
         msg = feed(event)
-        if isinstance(event, Rejected) and event.stage != "postscreen":
+        if isinstance(event, Rejected) and event.action == "reject" and event.stage != "postscreen":
             totals.rejected += 1
         for det in routes.get(type(event), ()):
             det.feed(event, msg)

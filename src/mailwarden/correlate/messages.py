@@ -44,6 +44,7 @@ LOCAL_SUBMISSION = "local_submission"
 NOTIFICATION = "notification"
 UNKNOWN = "unknown"
 
+_CONTENT_CHECKS = frozenset({"header", "body", "END-OF-MESSAGE"})
 EXTERNAL_TRANSPORTS = frozenset({"smtp", "relay"})
 MAX_RECIPIENTS_TRACKED = 2000
 
@@ -203,6 +204,9 @@ class MessageTracker:
         if isinstance(event, MessageInfo):
             if event.action == "hold":
                 self.totals.held += 1
+            elif event.action in ("reject", "milter-reject") and event.check in _CONTENT_CHECKS:
+                # cleanup refusing a message on content: pflogsumm counts these as rejected
+                self.totals.rejected += 1
             state = self._state(event.queue_id, event.ts)
             if event.script:
                 state.script = event.script

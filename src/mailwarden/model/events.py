@@ -210,12 +210,16 @@ class Rejected(Event):
 
     ``category`` is the normalised reason: ``relay_denied``, ``rbl``,
     ``unknown_user``, ``sender``, ``helo``, ``postscreen`` or ``other``.
+    ``action`` is what the server did: ``reject`` (a refusal counted in the
+    totals), ``milter-reject``, ``hangup`` or ``limit`` (a rate/concurrency
+    limit, logged as a warning).
     """
 
     type: ClassVar[str] = "rejected"
     service: str
     client: str | None
     client_name: str = ""
+    action: str = "reject"
     stage: str = ""
     code: str = ""
     dsn: str = ""
