@@ -12,14 +12,13 @@ one ``#> `` line with the expected result as JSON:
 
 Other lines starting with ``#`` are comments. Lines are syslog lines
 (``Mon DD HH:MM:SS host program[pid]: message``) or Dovecot ``log_path`` lines
-(``Mon DD HH:MM:SS program: message``); the year is fixed to 2026 here since
-the framing layer has its own tests.
+(``Mon DD HH:MM:SS program: message``), framed by the real framer with the
+year pinned to 2026.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,31 +26,17 @@ import pytest
 
 from mailwarden.formats import format_for
 from mailwarden.model import Record, Source
+from mailwarden.sources.framing import YearInference, frame_line
 
 GOLDEN = Path(__file__).parent
-_SYSLOG = re.compile(
-    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?:(?P<host>\S+) )?"
-    r"(?P<prog>[^\s\[:]+(?:\([^)]*\))?(?:<[^>]*>)*)(?:\[(?P<pid>\d+)\])?: (?P<msg>.*)$"
-)
+# Golden lines are read by the real framer; the year is pinned (reference: end of 2026).
+_CLOCK = YearInference(datetime(2026, 12, 31, 23, 59, tzinfo=UTC), UTC)
 
 
 def _record(line: str, path: Path, lineno: int) -> Record:
-    m = _SYSLOG.match(line)
-    assert m, f"{path.name}:{lineno}: not a syslog line: {line!r}"
-    host = m["host"] or ""
-    prog = m["prog"]
-    # Dovecot log_path lines have no host: "Nov 27 17:34:14 imap-login: Info: ..."
-    if host and not m["pid"] and prog.endswith(":"):
-        prog = prog[:-1]
-    ts = datetime.strptime("2026 " + m["ts"], "%Y %b %d %H:%M:%S").replace(tzinfo=UTC)
-    return Record(
-        ts=ts,
-        host=host,
-        program=prog,
-        pid=int(m["pid"]) if m["pid"] else None,
-        message=m["msg"],
-        source=Source(file=path.name, line=lineno),
-    )
+    rec = frame_line(line, Source(file=path.name, line=lineno), _CLOCK)
+    assert rec is not None, f"{path.name}:{lineno}: not a syslog line: {line!r}"
+    return rec
 
 
 def _cases() -> list[tuple[str, int, str, object]]:
