@@ -1,0 +1,1 @@
+"""Outside knowledge about addresses and domains: DNS blocklists (``intel.dnsbl``)."""
