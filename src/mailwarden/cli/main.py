@@ -24,7 +24,7 @@ from mailwarden.sources import SourceError, default_log_paths
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
 # Subcommands beyond triage/events, one module each (see _command_modules).
-COMMAND_MODULES: tuple[str, ...] = ("mailwarden.cli.dnsbl",)
+COMMAND_MODULES: tuple[str, ...] = ("mailwarden.cli.dnsbl", "mailwarden.cli.queue")
 
 
 class _Parser(argparse.ArgumentParser):
