@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="networks allowed to send without AUTH, as in Postfix's mynetworks (default: %(default)s)",
     )
     tri.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    tri.add_argument(
+        "--queue",
+        action="store_true",
+        help="also read the mail queue (read-only) and show what of each incident is still queued",
+    )
+    tri.add_argument("--mta", help="queue backend for --queue (default: detected)")
+    tri.add_argument(
+        "--postfix-config", metavar="DIR", help="Postfix config dir for --queue (like postqueue -c)"
+    )
     ev = sub.add_parser(
         "events", help="print the parsed events as JSON lines (to see how each line was read)"
     )
@@ -189,11 +198,32 @@ def _triage(args: argparse.Namespace, since: datetime | None, until: datetime | 
     finally:
         if progress:
             progress.stop()
+    picture = _queue_picture(args, result.incidents) if args.queue else None
     if args.format == "json":
-        json.dump(json_report.to_dict(result), sys.stdout, indent=2, ensure_ascii=False)
+        doc = json_report.to_dict(result)
+        if picture is not None:
+            doc["queue"] = picture
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        text.render(result, Console(highlight=False, soft_wrap=False))
+        console = Console(highlight=False, soft_wrap=False)
+        text.render(result, console)
+        if picture is not None:
+            from mailwarden.queues.triage_view import render_queue_picture
+
+            render_queue_picture(console, picture)
     if result.stats.lines_read == 0 and result.stats.problems:
         return EXIT_USAGE
     return EXIT_FOUND if result.incidents else EXIT_CLEAN
+
+
+def _queue_picture(args: argparse.Namespace, incidents: list[Any]) -> dict[str, object] | None:
+    """The queue's view of the incidents; a queue we cannot read is reported, not fatal."""
+    from mailwarden.queues import QueueError, open_backend
+    from mailwarden.queues.triage_view import queue_picture
+
+    try:
+        return queue_picture(open_backend(args.mta, postfix_config=args.postfix_config), incidents)
+    except (QueueError, OSError) as exc:
+        print(f"mailwarden: queue: {exc}", file=sys.stderr)
+        return None

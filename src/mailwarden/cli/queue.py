@@ -43,6 +43,16 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="Postfix config directory (passed as -c DIR; default: $MAIL_CONFIG or /etc/postfix)",
     )
     g.add_argument(
+        "--qmail-queue",
+        metavar="DIR",
+        help="qmail's queue directory (default: /var/qmail/queue; implies --mta qmail)",
+    )
+    g.add_argument(
+        "--sendmail-queue",
+        metavar="DIR",
+        help="Sendmail's queue directory (default: /var/spool/mqueue; implies --mta sendmail)",
+    )
+    g.add_argument(
         "--hostname",
         action="append",
         default=[],
@@ -107,6 +117,11 @@ def _acting(p: argparse.ArgumentParser, action: str) -> None:
     if action == "delete":
         g.add_argument(
             "--no-export", action="store_true", help="delete without exporting first (no way back!)"
+        )
+        g.add_argument(
+            "--i-stopped-qmail-send",
+            action="store_true",
+            help="qmail: I stopped qmail-send (needed only when mailwarden cannot check it itself)",
         )
 
 
@@ -198,7 +213,13 @@ def run(args: argparse.Namespace, *, backend: QueueBackend | None = None, now: f
     """Entry point for ``mailwarden queue ...``; ``backend``/``now`` are for tests."""
     t = time.time() if now is None else now
     try:
-        be = backend or open_backend(args.mta, postfix_config=args.postfix_config)
+        be = backend or open_backend(
+            args.mta,
+            postfix_config=args.postfix_config,
+            qmail_queue=getattr(args, "qmail_queue", None),
+            sendmail_queue=getattr(args, "sendmail_queue", None),
+            i_stopped_qmail_send=getattr(args, "i_stopped_qmail_send", False),
+        )
         cmd = args.queue_command
         if cmd == "summary":
             return _summary(args, be, t)

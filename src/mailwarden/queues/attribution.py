@@ -22,6 +22,12 @@ sources are trusted:
 
 ``X-Mailer``, the ``Message-ID`` domain and ``From:`` are kept as what the
 sender *claims*: good for grouping a spam run, never used as the culprit.
+
+Backends whose MTA marks its own Received header by position or content (qmail-queue always
+prepends one; Sendmail's names the queue id) say so in the envelope they hand over -- keys a
+backend sets from its MTA's own records, never from message text (``ENVELOPE_HINTS``):
+``trusted_received`` (index of our Received header, 0 = topmost; replaces the by-name choice),
+``local_uid`` and ``local_user`` (who submitted locally, as the MTA recorded it).
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ _PHP = re.compile(r"^\s*(\d{1,10}):(.{1,1024})$")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]{0,2000}\?=")
 _BETWEEN_WORDS = re.compile(r"(?<=\?=)[ \t]+(?==\?)")
 _MSGID = re.compile(r"@([A-Za-z0-9.\-\[\]:_]{1,255})>")
+_LOCAL_USER = re.compile(r"[^\s@()<>\[\]]{1,64}")
+
+#: Envelope keys a backend may set from its MTA's own records (see the module docstring).
+ENVELOPE_HINTS = frozenset({"trusted_received", "local_uid", "local_user"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +232,15 @@ def _choose_hop(received: list[str], our_names: Collection[str]) -> tuple[Hop | 
     return parse_received(received[0]), notes
 
 
+def _hinted_hop(
+    received: list[str], our_names: Collection[str], index: str | None
+) -> tuple[Hop | None, list[str]]:
+    """The Received header the backend named as ours, else the by-name choice."""
+    if index is not None and index.isascii() and index.isdigit() and int(index) < len(received):
+        return parse_received(received[int(index)]), []
+    return _choose_hop(received, our_names)
+
+
 def read_headers(
     header_bytes: bytes,
     *,
@@ -235,8 +254,8 @@ def read_headers(
         text = _raw_to_text(raw) if isinstance(raw, str) else str(raw)
         headers.append((str(name), unfold(text)[:MAX_VALUE_CHARS]))
     received = [v for k, v in headers if k.lower() == "received"]
-    hop, notes = _choose_hop(received, our_names)
     env = envelope or {}
+    hop, notes = _hinted_hop(received, our_names, env.get("trusted_received"))
 
     account = hop.account if hop else None
     client = hop.client if hop else None
@@ -254,6 +273,16 @@ def read_headers(
 
     uid = hop.uid if hop else None
     local_user = hop.local_user if hop else None
+    env_uid = env.get("local_uid", "")
+    if env_uid.isascii() and env_uid.isdigit() and len(env_uid) <= 10:
+        if uid is not None and uid != int(env_uid):
+            notes.append(f"the MTA recorded uid {env_uid}, our Received header says uid {uid}")
+        uid = int(env_uid)
+        source = "envelope+received" if source and source != "envelope" else "envelope"
+    env_user = env.get("local_user", "")
+    if _LOCAL_USER.fullmatch(env_user):
+        local_user = env_user
+        source = "envelope+received" if source and source != "envelope" else "envelope"
     local = uid is not None or local_user is not None
     script: str | None = None
     php = [v for k, v in headers if k.lower() == "x-php-originating-script"]

@@ -361,3 +361,27 @@ def test_text_output_is_safe_and_list_filters(
     )
     assert rc == 0
     assert "(0 of 1 queued" in capsys.readouterr().out
+
+
+def test_triage_with_queue_names_what_is_still_queued(
+    mailstack: MailStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`triage --queue`: the incidents found in the real logs, matched against the real queue."""
+    ids = populate(mailstack)
+    geo = str(Path(__file__).resolve().parents[3] / "examples" / "lab-geo.mmdb")
+    rc = cli_main.main(
+        [
+            "triage", str(mailstack.postfix_log), str(mailstack.dovecot_log), "--geoip-db", geo,
+            "--format", "json", "--queue", "--postfix-config", str(mailstack.postfix_config),
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1
+    kinds = {i["kind"]: n for n, i in enumerate(doc["incidents"])}
+    assert "compromised_account" in kinds  # three countries: IN, RU, DE in the lab database
+    assert doc["incidents"][kinds["compromised_account"]]["subject"] == {"account": "bob@lab.test"}
+    picture = doc["queue"]
+    assert picture["summary"]["messages"] == len(ids["spam"] | ids["web"] | ids["legit"])
+    bob = picture["incidents"][str(kinds["compromised_account"])]
+    assert bob["queued"] == N_SPAM + 1
+    assert set(bob["queue_ids"]) == ids["spam"]
