@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from mailstack import require_mailstack
 
-from mailwarden.pipeline import events_from, triage
 from mailwarden.model import ReadStats
+from mailwarden.pipeline import events_from, triage
 from mailwarden.report.json_report import to_dict
 
 ROOT = Path(__file__).resolve().parents[2]

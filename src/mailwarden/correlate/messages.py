@@ -16,11 +16,14 @@ state is dropped as soon as its ``removed`` line is seen.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MethodType
+from typing import Any
 
 from mailwarden.correlate.replies import classify_reply
+from mailwarden.formats.base import address_value
 from mailwarden.model import (
     BounceNotification,
     DeliveryAttempted,
@@ -125,6 +128,7 @@ class MessageTracker:
 
     def __init__(self, mynetworks: Iterable[str] = DEFAULT_MYNETWORKS, max_live: int = 200_000):
         self._nets = [ipaddress.ip_network(n, strict=False) for n in mynetworks]
+        self._net_values = [(n.version, int(n.network_address), int(n.netmask)) for n in self._nets]
         self._local_cache: dict[str, bool] = {}
         self.max_live = max_live
         self.live: dict[str, MessageState] = {}
@@ -139,15 +143,21 @@ class MessageTracker:
             return False
         hit = self._local_cache.get(client)
         if hit is None:
-            try:
-                addr = ipaddress.ip_address(client)
-            except ValueError:
-                hit = False
-            else:
-                hit = any(addr in net for net in self._nets)
+            hit = self._in_mynetworks(client)
             if len(self._local_cache) < 65536:
                 self._local_cache[client] = hit
         return hit
+
+    def _in_mynetworks(self, client: str) -> bool:
+        value = address_value(client)
+        if value is not None:  # the forms the formats write: no ipaddress object needed
+            version, number = value
+            return any(version == v and number & mask == net for v, net, mask in self._net_values)
+        try:
+            addr = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._nets)
 
     def _state(self, queue_id: str, ts: datetime) -> MessageState:
         state = self.live.get(queue_id)
@@ -170,69 +180,85 @@ class MessageTracker:
         A ``MessageRemoved`` returns the final state and forgets it, so callers
         see every message exactly once at its end as well as at each delivery.
         """
-        if isinstance(event, DeliveryAttempted):
-            return self._delivery(event)
-        if isinstance(event, MessageReceived):
-            state = self._state(event.queue_id, event.ts)
-            state.client = event.client
-            state.origin_source = event.source
-            self.totals.received += 1
-            if event.sasl_username:
-                state.origin = SMTP_AUTH
-                state.account = event.sasl_username
-            elif self.is_local(event.client):
-                state.origin = LOCAL_SMTP
-            else:
-                state.origin = REMOTE_SMTP
-            return state
-        if isinstance(event, LocalSubmission):
-            state = self._state(event.queue_id, event.ts)
-            state.origin = LOCAL_SUBMISSION
-            state.uid = event.uid
-            state.sender = state.sender or event.sender
-            state.origin_source = event.source
-            self.totals.received += 1
-            return state
-        if isinstance(event, MessageQueued):
-            state = self._state(event.queue_id, event.ts)
-            state.sender = event.sender
-            state.size = event.size
-            state.nrcpt = event.nrcpt
-            if state.origin == UNKNOWN and event.sender == "":
-                state.origin = NOTIFICATION
-            return state
-        if isinstance(event, MessageInfo):
-            if event.action == "hold":
-                self.totals.held += 1
-            elif event.action in ("reject", "milter-reject") and event.check in _CONTENT_CHECKS:
-                # cleanup refusing a message on content: pflogsumm counts these as rejected
-                self.totals.rejected += 1
-            state = self._state(event.queue_id, event.ts)
-            if event.script:
-                state.script = event.script
-            return state
-        if isinstance(event, MessageRemoved):
-            self._deferred_ids.discard(event.queue_id)
+        method = _method_for(type(self), type(event))
+        return None if method is None else method(self, event)
+
+    def handler_for(self, cls: type[Event]) -> Callable[[Any], MessageState | None] | None:
+        """What ``feed`` runs for events of class ``cls``, bound to this tracker (None: ignored).
+
+        The pipeline resolves this once per event class and then calls it
+        directly, instead of paying a chain of ``isinstance`` tests per event.
+        """
+        method = _method_for(type(self), cls)
+        return None if method is None else MethodType(method, self)
+
+    def _received(self, event: MessageReceived) -> MessageState:
+        state = self._state(event.queue_id, event.ts)
+        state.client = event.client
+        state.origin_source = event.source
+        self.totals.received += 1
+        if event.sasl_username:
+            state.origin = SMTP_AUTH
+            state.account = event.sasl_username
+        elif self.is_local(event.client):
+            state.origin = LOCAL_SMTP
+        else:
+            state.origin = REMOTE_SMTP
+        return state
+
+    def _local_submission(self, event: LocalSubmission) -> MessageState:
+        state = self._state(event.queue_id, event.ts)
+        state.origin = LOCAL_SUBMISSION
+        state.uid = event.uid
+        state.sender = state.sender or event.sender
+        state.origin_source = event.source
+        self.totals.received += 1
+        return state
+
+    def _queued(self, event: MessageQueued) -> MessageState:
+        state = self._state(event.queue_id, event.ts)
+        state.sender = event.sender
+        state.size = event.size
+        state.nrcpt = event.nrcpt
+        if state.origin == UNKNOWN and event.sender == "":
+            state.origin = NOTIFICATION
+        return state
+
+    def _info(self, event: MessageInfo) -> MessageState:
+        if event.action == "hold":
+            self.totals.held += 1
+        elif event.action in ("reject", "milter-reject") and event.check in _CONTENT_CHECKS:
+            # cleanup refusing a message on content: pflogsumm counts these as rejected
+            self.totals.rejected += 1
+        state = self._state(event.queue_id, event.ts)
+        if event.script:
+            state.script = event.script
+        return state
+
+    def _removed(self, event: MessageRemoved) -> MessageState | None:
+        self._deferred_ids.discard(event.queue_id)
+        return self._forget(event.queue_id)
+
+    def _expired(self, event: MessageExpired) -> MessageState | None:
+        self.totals.expired += 1
+        return self.live.get(event.queue_id)
+
+    def _bounce(self, event: BounceNotification) -> MessageState | None:
+        self.notices.add(event.notice_queue_id)
+        if len(self.notices) > self.max_live:
+            self.notices.pop()
+        existing = self.live.get(event.notice_queue_id)
+        if existing is not None and existing.origin == UNKNOWN:
+            existing.origin = NOTIFICATION
+        return self.live.get(event.queue_id)
+
+    def _queue_action(self, event: QueueAction) -> MessageState | None:
+        if event.action == "held":
+            self.totals.admin_held += 1
+        elif event.action == "deleted":
+            self.totals.admin_deleted += 1
             return self._forget(event.queue_id)
-        if isinstance(event, MessageExpired):
-            self.totals.expired += 1
-            return self.live.get(event.queue_id)
-        if isinstance(event, BounceNotification):
-            self.notices.add(event.notice_queue_id)
-            if len(self.notices) > self.max_live:
-                self.notices.pop()
-            existing = self.live.get(event.notice_queue_id)
-            if existing is not None and existing.origin == UNKNOWN:
-                existing.origin = NOTIFICATION
-            return self.live.get(event.queue_id)
-        if isinstance(event, QueueAction):
-            if event.action == "held":
-                self.totals.admin_held += 1
-            elif event.action == "deleted":
-                self.totals.admin_deleted += 1
-                return self._forget(event.queue_id)
-            return self.live.get(event.queue_id)
-        return None
+        return self.live.get(event.queue_id)
 
     def _forget(self, queue_id: str) -> MessageState | None:
         """Drop a finished message (queue ids are reused) and hand its final state back."""
@@ -273,3 +299,36 @@ class MessageTracker:
         if status != "sent" and event.reply and classify_reply(event.reply) in ("blocklist", "spam"):
             state.complaints += 1
         return state
+
+
+# Event class -> MessageTracker method name, in the order of the isinstance tests ``feed`` follows.
+_HANDLERS: tuple[tuple[type[Event], str], ...] = (
+    (DeliveryAttempted, "_delivery"),
+    (MessageReceived, "_received"),
+    (LocalSubmission, "_local_submission"),
+    (MessageQueued, "_queued"),
+    (MessageInfo, "_info"),
+    (MessageRemoved, "_removed"),
+    (MessageExpired, "_expired"),
+    (BounceNotification, "_bounce"),
+    (QueueAction, "_queue_action"),
+)
+_Method = Callable[[MessageTracker, Any], MessageState | None]
+_METHODS: dict[tuple[type[MessageTracker], type[Event]], _Method | None] = {}
+
+
+def _method_for(tracker: type[MessageTracker], cls: type[Event]) -> _Method | None:
+    """The (unbound) method of ``tracker`` for events of ``cls``, as ``isinstance`` picks it.
+
+    Memoised per class pair, outside the tracker: a tracker holding its own
+    bound methods would be a reference cycle, freed only by a full collection.
+    """
+    try:
+        return _METHODS[tracker, cls]
+    except KeyError:
+        pass
+    name = next((name for base, name in _HANDLERS if issubclass(cls, base)), None)
+    method: _Method | None = None if name is None else getattr(tracker, name)
+    if len(_METHODS) < 256:
+        _METHODS[tracker, cls] = method
+    return method

@@ -10,6 +10,8 @@ hostile input.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _BLOCKLIST = (
     "blocked using",
     "blocklist",
@@ -81,7 +83,19 @@ REPLY_CATEGORIES = (
 
 
 def classify_reply(reply: str) -> str:
-    """Put a remote reply into one of REPLY_CATEGORIES; blocklist wins over spam wins over rate."""
+    """Put a remote reply into one of REPLY_CATEGORIES; blocklist wins over spam wins over rate.
+
+    Memoised: the correlator and up to two detectors ask about the same reply
+    of the same delivery, and remote servers repeat their texts. Remote
+    servers also choose the length, so only replies up to ``_MEMO_LEN``
+    characters are kept (at most ``_MEMO_SIZE`` of them).
+    """
+    if len(reply) > _MEMO_LEN:
+        return _classify(reply)
+    return _classify_memo(reply)
+
+
+def _classify(reply: str) -> str:
     text = reply.lower()
     if any(s in text for s in _BLOCKLIST):
         return "blocklist"
@@ -98,6 +112,11 @@ def classify_reply(reply: str) -> str:
     if any(s in text for s in _CONNECT):
         return "connection"
     return "other"
+
+
+_MEMO_LEN = 1000
+_MEMO_SIZE = 1024
+_classify_memo = lru_cache(maxsize=_MEMO_SIZE)(_classify)
 
 
 def blocklist_named(reply: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from mailwarden.correlate.messages import EXTERNAL_TRANSPORTS, MessageState
 from mailwarden.correlate.replies import classify_reply
-from mailwarden.detect.base import BoundedDict, DetectContext, SlidingSum, add_evidence
+from mailwarden.detect.base import MAX_EVIDENCE, BoundedDict, DetectContext, SlidingSum, add_evidence
 from mailwarden.model import DeliveryAttempted, Event
 from mailwarden.model.findings import Evidence
 
@@ -56,7 +57,7 @@ class OutboundDetector:
         self.min_external = min_external
         self.window = window
         self.groups: BoundedDict[tuple[object, ...], Group] = BoundedDict(
-            max_tracked, lambda: Group(window), lambda: ctx.note_dropped(self.name)
+            max_tracked, partial(Group, window), partial(ctx.note_dropped, self.name)
         )
         self.finished: list[tuple[tuple[object, ...], Group]] = []
 
@@ -101,10 +102,14 @@ class OutboundDetector:
             )
         elif event.status == "deferred":
             g.deferred += 1
+        # Evidence is worded only while there is room for it (add_evidence drops the rest).
         if event.status != "sent" and event.reply and classify_reply(event.reply) in ("blocklist", "spam"):
             g.complaints += 1
-            add_evidence(g.evidence, event.ts, f"remote complaint: {event.reply[:160]}", event.source)
-        add_evidence(g.evidence, event.ts, f"delivery to an outside domain ({event.status})", event.source)
+            if len(g.evidence) < MAX_EVIDENCE:
+                add_evidence(g.evidence, event.ts, f"remote complaint: {event.reply[:160]}", event.source)
+        if len(g.evidence) < MAX_EVIDENCE:
+            what = f"delivery to an outside domain ({event.status})"
+            add_evidence(g.evidence, event.ts, what, event.source)
         if n >= self.min_external and g.flagged_at is None:
             g.flagged_at = event.ts
 

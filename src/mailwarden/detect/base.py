@@ -63,7 +63,10 @@ class BoundedDict(Generic[K, V]):
     """A dict that forgets its least recently touched key past ``limit``.
 
     Keys here come from attackers (addresses, user names), so every map that
-    grows with input needs a bound; what is forgotten is counted.
+    grows with input needs a bound; what is forgotten is counted. ``factory``
+    and ``on_drop`` must not refer to the detector that owns the dict: that
+    would be a reference cycle, and all of the detector's state would then
+    wait for a full garbage collection instead of being freed when the run ends.
     """
 
     def __init__(self, limit: int, factory: Callable[[], V], on_drop: Callable[[], None]):

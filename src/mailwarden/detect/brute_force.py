@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
@@ -38,8 +39,8 @@ class BruteForce:
         self.p = params or Params()
         self.by_ip: BoundedDict[str, FailureTally] = BoundedDict(
             self.p.max_tracked,
-            lambda: FailureTally(self.p.window),
-            lambda: ctx.note_dropped(self.name),
+            partial(FailureTally, self.p.window),
+            partial(ctx.note_dropped, self.name),
         )
 
     def feed(self, event: Event, msg: MessageState | None) -> None:

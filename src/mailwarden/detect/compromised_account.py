@@ -25,10 +25,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from mailwarden.correlate.messages import SMTP_AUTH, MessageState
 from mailwarden.correlate.replies import blocklist_named, classify_reply
-from mailwarden.detect._tally import FailureTally
+from mailwarden.detect._tally import FailureTally, failure_evidence
 from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, DeliveryAttempted, Event, MessageReceived
@@ -111,7 +112,7 @@ class CompromisedAccount:
         self.ctx = ctx
         self.p = params or Params()
         self.accounts: BoundedDict[str, _Account] = BoundedDict(
-            self.p.max_tracked, lambda: _Account(self.p.window), lambda: ctx.note_dropped(self.name)
+            self.p.max_tracked, partial(_Account, self.p.window), partial(ctx.note_dropped, self.name)
         )
 
     # --- feeding -------------------------------------------------------------------
@@ -132,9 +133,10 @@ class CompromisedAccount:
             self._login(event)
         elif isinstance(event, AuthFailed) and event.user:
             acc = self.accounts.touch(event.user.lower())
-            acc.failures.add(event, event.client or "")
-            if acc.failures.evidence:
-                acc.mark("first_failed_login", acc.failures.evidence[0])
+            failures = acc.failures
+            failures.add(event, event.client or "")
+            if failures.failed and "first_failed_login" not in acc.timeline:
+                acc.mark("first_failed_login", failure_evidence(failures.failed[0]))
         elif msg is not None and msg.origin == SMTP_AUTH and msg.account:
             if isinstance(event, MessageReceived):
                 self._message(event, msg)
@@ -195,7 +197,7 @@ class CompromisedAccount:
             a = self._addr(acc, ev.client, ev.ts)
             if a is not None:
                 a.messages += 1
-                if acc.foreign(a.country):
+                if acc.foreign(a.country) and "first_foreign_message" not in acc.timeline:
                     acc.mark(
                         "first_foreign_message",
                         Evidence(ev.ts, f"first message sent from {a.country} ({ev.client})", ev.source),
@@ -204,12 +206,13 @@ class CompromisedAccount:
     def _delivery(self, ev: DeliveryAttempted, msg: MessageState) -> None:
         acc = self.accounts.touch(msg.account.lower())
         acc.last_ts = ev.ts
-        if ev.status == "bounced":
+        # Each mark keeps only its first line: word the evidence only while the key is new.
+        if ev.status == "bounced" and "first_bounce" not in acc.timeline:
             acc.mark(
                 "first_bounce",
                 Evidence(ev.ts, f"first bounce: {ev.dsn} {ev.reply[:120]}", ev.source),
             )
-        elif ev.status == "deferred":
+        elif ev.status == "deferred" and "first_deferral" not in acc.timeline:
             acc.mark(
                 "first_deferral",
                 Evidence(ev.ts, f"first deferral: {ev.dsn} {ev.reply[:120]}", ev.source),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
@@ -47,10 +48,11 @@ class DistributedAttack:
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         self.ctx = ctx
         self.p = params or Params()
+        window = self.p.window
         self.by_user: BoundedDict[str, _State] = BoundedDict(
             self.p.max_tracked,
-            lambda: _State(FailureTally(self.p.window), SlidingDistinct(self.p.window, 5000)),
-            lambda: ctx.note_dropped(self.name),
+            lambda: _State(FailureTally(window), SlidingDistinct(window, 5000)),
+            partial(ctx.note_dropped, self.name),
         )
 
     def feed(self, event: Event, msg: MessageState | None) -> None:

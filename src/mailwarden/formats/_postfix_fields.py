@@ -74,12 +74,6 @@ def split_queue_id(msg: str) -> tuple[str, str] | None:
     return None
 
 
-def _delimited(text: str, pos: int, delims: tuple[str, ...], at_end: bool) -> bool:
-    if pos == len(text):
-        return at_end
-    return any(text.startswith(d, pos) for d in delims)
-
-
 @lru_cache(maxsize=32)
 def _close_re(delims: tuple[str, ...], at_end: bool) -> re.Pattern[str]:
     """``]`` (plus an optional ``:port``) directly followed by a delimiter."""
@@ -100,9 +94,12 @@ def namaddr(
     ``end`` indexes the delimiter; ``ip`` is None for ``unknown`` addresses.
     """
     m = _NAMADDR.match(text, start)
-    if m is not None and _delimited(text, m.end(), delims, at_end):
-        # Common case: no brackets in the name, so this "]" is the first one.
-        return m[1], normalise_ip(m[2]), m.end()
+    if m is not None:
+        end = m.end()
+        # str.startswith takes the tuple of delimiters at once (False for none).
+        if at_end if end == len(text) else text.startswith(delims, end):
+            # Common case: no brackets in the name, so this "]" is the first one.
+            return m[1], normalise_ip(m[2]), end
     close = _close_re(delims, at_end).search(text, start)
     if close is None:
         return None
@@ -219,8 +216,26 @@ def reject_category(detail: str) -> str:
     return "other"
 
 
+_AUTH_FAILURES: dict[str, int] = {}
+
+
 def auth_failures(stats: str) -> int:
-    """Failed AUTH commands from ``disconnect`` statistics: ``auth=1/3`` means 2."""
+    """Failed AUTH commands from ``disconnect`` statistics: ``auth=1/3`` means 2.
+
+    Memoised (bounded in entries and key length): a server writes a few
+    hundred distinct statistics lines, one per disconnect.
+    """
+    found = _AUTH_FAILURES.get(stats)
+    if found is None:
+        found = _auth_failures(stats)
+        if len(stats) <= 200:
+            if len(_AUTH_FAILURES) >= 1024:
+                _AUTH_FAILURES.clear()
+            _AUTH_FAILURES[stats] = found
+    return found
+
+
+def _auth_failures(stats: str) -> int:
     i = stats.find("auth=")
     while i > 0 and stats[i - 1] != " ":
         i = stats.find("auth=", i + 5)

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from functools import lru_cache
-from typing import TypedDict
 
+from mailwarden.formats.base import Handler
 from mailwarden.formats.base import normalise_ip as _normalise_ip
-from mailwarden.model import AuthFailed, AuthSucceeded, Disconnect, Event, Record, Source
+from mailwarden.model import AuthFailed, AuthSucceeded, Disconnect, Event, Record
 
 __all__ = ["DovecotFormat"]
 
@@ -116,16 +115,6 @@ _TAIL_24 = re.compile(
 _cached_ip = lru_cache(maxsize=8192)(_normalise_ip)
 
 
-class _Stamp(TypedDict):
-    ts: datetime
-    source: Source
-    host: str
-
-
-def _stamp(record: Record) -> _Stamp:
-    return {"ts": record.ts, "source": record.source, "host": record.host}
-
-
 def _ip(text: str) -> str | None:
     """A server-written address in canonical form; over-long text is never parsed."""
     return _cached_ip(text) if 0 < len(text) <= _MAX_ADDR else None
@@ -152,38 +141,47 @@ class DovecotFormat:
     def claims(self, program: str) -> bool:
         return _base(program) in _KNOWN
 
+    def route(self, program: str) -> tuple[Handler, str]:
+        """One parser for every program: which process wrote a line is read from the line."""
+        return _parse, ""
+
     def parse(self, record: Record) -> Sequence[Event] | None:
-        program, text = record.program, record.message
+        return _parse(record, record.message, "")
+
+
+def _parse(record: Record, message: str, label: str) -> Sequence[Event] | None:
+    """The Dovecot line of ``record`` (``message`` is ``record.message``; ``label`` is unused)."""
+    program, text = record.program, message
+    base = _base(program)
+    for _ in range(2):  # syslog, and 1.x's doubled "dovecot: dovecot: auth(default): "
+        if base not in _SYSLOG_TAGS:
+            break
+        # The message holds Dovecot's own prefix; a 2.4 auth prefix holds the
+        # user name, so it is never split at its first ": ".
+        if text.startswith(("auth(", "auth-worker(")) and not _OLD_AUTH.match(text):
+            return _backend(text, record, modern=True)
+        program, sep, text = text.partition(": ")
+        if not sep:
+            return None
         base = _base(program)
-        for _ in range(2):  # syslog, and 1.x's doubled "dovecot: dovecot: auth(default): "
-            if base not in _SYSLOG_TAGS:
-                break
-            # The message holds Dovecot's own prefix; a 2.4 auth prefix holds the
-            # user name, so it is never split at its first ": ".
-            if text.startswith(("auth(", "auth-worker(")) and not _OLD_AUTH.match(text):
-                return _backend(text, record, modern=True)
-            program, sep, text = text.partition(": ")
-            if not sep:
-                return None
-            base = _base(program)
-        if base in _LOGIN_SERVICES:
-            return _frontend(_LOGIN_SERVICES[base], text, record)
-        if base in _AUTH:
-            if program != base and not _OLD_AUTH.fullmatch(program):
-                # 2.4 log_path: the framer cut "auth(user,ip,sasl:x)<sess>" as the program.
-                return _backend(f"{program}: {text}", record, modern=True)
-            info = _info(text)
-            if info is None:
-                return _NOTHING
-            conn = _WORKER_CONN.match(info)
-            text = info[conn.end() :] if conn else info
-            if text.startswith("pam_"):
-                # pam_unix's own syslog line repeats what Dovecot's pam(...) line says.
-                return _NOTHING
-            return _backend(text, record, modern=False)
-        if base in _KNOWN:
+    if base in _LOGIN_SERVICES:
+        return _frontend(_LOGIN_SERVICES[base], text, record)
+    if base in _AUTH:
+        if program != base and not _OLD_AUTH.fullmatch(program):
+            # 2.4 log_path: the framer cut "auth(user,ip,sasl:x)<sess>" as the program.
+            return _backend(f"{program}: {text}", record, modern=True)
+        info = _info(text)
+        if info is None:
             return _NOTHING
-        return None
+        conn = _WORKER_CONN.match(info)
+        text = info[conn.end() :] if conn else info
+        if text.startswith("pam_"):
+            # pam_unix's own syslog line repeats what Dovecot's pam(...) line says.
+            return _NOTHING
+        return _backend(text, record, modern=False)
+    if base in _KNOWN:
+        return _NOTHING
+    return None
 
 
 # --- frontend ------------------------------------------------------------------------
@@ -197,7 +195,9 @@ def _frontend(service: str, message: str, record: Record) -> Sequence[Event] | N
         user, method, client, local, session = _login_fields(text[7:])
         return (
             AuthSucceeded(
-                **_stamp(record),
+                ts=record.ts,
+                source=record.source,
+                host=record.host,
                 service=service,
                 user=user,
                 client=client,
@@ -216,7 +216,9 @@ def _frontend(service: str, message: str, record: Record) -> Sequence[Event] | N
     if verdict is not None and verdict[0]:
         return (
             AuthFailed(
-                **_stamp(record),
+                ts=record.ts,
+                source=record.source,
+                host=record.host,
                 service=service,
                 client=client,
                 user=user,
@@ -226,7 +228,7 @@ def _frontend(service: str, message: str, record: Record) -> Sequence[Event] | N
                 local=local,
             ),
         )
-    return (Disconnect(**_stamp(record), service=service, client=client),)
+    return (Disconnect(ts=record.ts, source=record.source, host=record.host, service=service, client=client),)
 
 
 def _split_elements(text: str) -> tuple[str, str]:
@@ -341,7 +343,9 @@ def _backend(text: str, record: Record, *, modern: bool) -> Sequence[Event] | No
     user, client, method = _identifier(ident) if count == 1 else ("", None, "")
     return (
         AuthFailed(
-            **_stamp(record),
+            ts=record.ts,
+            source=record.source,
+            host=record.host,
             service="auth",
             client=client,
             user=user,

@@ -14,7 +14,7 @@ The shapes, the lines deliberately ignored and the pflogsumm mapping are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from mailwarden.formats._postfix_delivery import (
     parse_bounce,
@@ -25,11 +25,11 @@ from mailwarden.formats._postfix_delivery import (
 from mailwarden.formats._postfix_postscreen import parse_postscreen
 from mailwarden.formats._postfix_queue import parse_cleanup, parse_pickup, parse_qmgr
 from mailwarden.formats._postfix_smtpd import parse_smtpd
+from mailwarden.formats.base import Handler
 from mailwarden.model import Event, Record
 
-# (record, message, label) -> events; label is the SMTP service for smtpd and
-# the daemon name (the transport) for the others.
-Handler = Callable[[Record, str, str], Sequence[Event] | None]
+# Handlers take (record, message, label); label is the SMTP service for smtpd
+# and the daemon name (the transport) for the others.
 
 _HANDLERS: dict[str, Handler] = {
     "smtpd": parse_smtpd,
@@ -119,13 +119,17 @@ class PostfixFormat:
     def claims(self, program: str) -> bool:
         return _claims(program)
 
-    def parse(self, record: Record) -> Sequence[Event] | None:
-        program = record.program
+    def route(self, program: str) -> tuple[Handler, str] | None:
+        """The daemon's parser and its label; None for programs this format cannot read."""
         route = self._routes.get(program, _UNSEEN)
         if route is _UNSEEN:
             route = _route(program) if _claims(program) else None
             if len(self._routes) < _ROUTES_MAX:
                 self._routes[program] = route
+        return route
+
+    def parse(self, record: Record) -> Sequence[Event] | None:
+        route = self.route(record.program)
         if route is None:
             return None
         return route[0](record, record.message, route[1])

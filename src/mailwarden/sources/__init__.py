@@ -10,27 +10,43 @@ time. See docs/sources.md for what is accepted and why.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
+from itertools import chain, islice
 from operator import attrgetter
+from typing import TypeVar
 
 from mailwarden.model import ReadStats, Record
 from mailwarden.sources.discovery import SourceError, default_log_paths, plan, rotation_of
 from mailwarden.sources.framing import frame_line
-from mailwarden.sources.reader import read_file
+from mailwarden.sources.reader import read_file_batches
 from mailwarden.sources.years import YearInference
 
 __all__ = [
     "SourceError",
     "YearInference",
     "default_log_paths",
+    "flatten",
     "frame_line",
     "merge_by_time",
+    "read_batches",
     "read_records",
     "rotation_of",
 ]
 
 _by_ts = attrgetter("ts")
+T = TypeVar("T")
+
+
+def flatten(batches: Iterator[list[T]]) -> Generator[T, None, None]:
+    """The items of ``batches`` one by one; closing this closes ``batches`` (and its files)."""
+    try:
+        for batch in batches:
+            yield from batch
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def merge_by_time(iterators: Iterable[Iterable[Record]]) -> Iterator[Record]:
@@ -45,9 +61,43 @@ def merge_by_time(iterators: Iterable[Iterable[Record]]) -> Iterator[Record]:
 
 def _read_series(
     files: list[str], stats: ReadStats, tz: tzinfo | None, now: datetime | None
-) -> Iterator[Record]:
+) -> Iterator[list[Record]]:
     for path in files:
-        yield from read_file(path, stats, tz=tz, now=now)
+        yield from read_file_batches(path, stats, tz=tz, now=now)
+
+
+MERGED_BATCH = 1024
+
+
+def _rebatch(records: Iterator[Record]) -> Iterator[list[Record]]:
+    """Cut a record stream back into lists (``islice`` does the work in C)."""
+    try:
+        while batch := list(islice(records, MERGED_BATCH)):
+            yield batch
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+
+
+def read_batches(
+    paths: Sequence[str],
+    stats: ReadStats,
+    *,
+    tz: tzinfo | None = None,
+    now: datetime | None = None,
+) -> Iterator[list[Record]]:
+    """``read_records`` as a stream of non-empty lists of records, the form the pipeline uses.
+
+    A list holds the records of one read chunk (or ``MERGED_BATCH`` records
+    when series are merged), so memory stays bounded. Inputs are checked
+    before this returns, as for ``read_records``.
+    """
+    series = plan(paths, stats)
+    streams = [_read_series(files, stats, tz, now) for files in series]
+    if len(streams) == 1:
+        return streams[0]
+    return _rebatch(merge_by_time(chain.from_iterable(stream) for stream in streams))
 
 
 def read_records(
@@ -67,8 +117,4 @@ def read_records(
     reference for year inference. Inputs are checked before this returns:
     a missing or unreadable named path raises ``SourceError``.
     """
-    series = plan(paths, stats)
-    streams = [_read_series(files, stats, tz, now) for files in series]
-    if len(streams) == 1:
-        return streams[0]
-    return merge_by_time(streams)
+    return flatten(read_batches(paths, stats, tz=tz, now=now))
