@@ -159,6 +159,8 @@ def test_compromised_account(tmp_path: Path) -> None:
     assert whats[0].startswith("failed login")
     assert any(x.startswith("first bounce") for x in whats)
     assert any("complaint" in x for x in whats)
+    assert any(x.startswith("rejected citing blocklist Spamhaus ZEN") for x in whats)
+    assert any("mailwarden dnsbl check" in a for a in inc["recommended_actions"])
     assert all(e["file"].endswith("mail.log") and e["line"] > 0 for e in inc["evidence"])
     assert any("password" in a.lower() for a in inc["recommended_actions"])
     assert inc["queued_ids"], "deferred spam should still be queued at the end"

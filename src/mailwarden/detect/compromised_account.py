@@ -31,6 +31,7 @@ from mailwarden.correlate.messages import SMTP_AUTH, MessageState
 from mailwarden.correlate.replies import blocklist_named, classify_reply
 from mailwarden.detect._tally import FailureTally, failure_evidence
 from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence, span
+from mailwarden.detect.blocklists import CitedList, cited_list
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, DeliveryAttempted, Event, MessageReceived
 from mailwarden.model.findings import Evidence, Incident
@@ -82,6 +83,7 @@ class _Account:
     hours: dict[datetime, int] = field(default_factory=dict)
     domains: set[str] = field(default_factory=set)
     blocklists: set[str] = field(default_factory=set)
+    cited: dict[str, CitedList] = field(default_factory=dict)
     messages: int = 0
     recipients: int = 0
     bounced: int = 0
@@ -221,9 +223,16 @@ class CompromisedAccount:
             category = classify_reply(ev.reply)
             if category in ("blocklist", "spam"):
                 acc.complaints += 1
-                named = blocklist_named(ev.reply)
-                if named and len(acc.blocklists) < 20:
+                named = blocklist_named(ev.reply) or category
+                if named not in acc.blocklists and len(acc.blocklists) < 20:
                     acc.blocklists.add(named)
+                    cited = cited_list(ev.reply)
+                    if cited is not None and cited.key not in acc.cited:
+                        acc.cited[cited.key] = cited
+                        acc.mark(
+                            f"blocklist:{cited.key}",
+                            Evidence(ev.ts, f"rejected citing blocklist {cited.label}", ev.source),
+                        )
                 what = f"remote {category} complaint: {ev.reply[:160]}"
                 acc.mark("first_complaint", Evidence(ev.ts, what, ev.source))
                 add_evidence(acc.evidence, ev.ts, what, ev.source)
@@ -282,7 +291,8 @@ class CompromisedAccount:
             f"{acc.deferred} deferred ({ratio:.0%})"
         )
         if acc.complaints:
-            lists = f" ({', '.join(sorted(acc.blocklists))})" if acc.blocklists else ""
+            names = sorted(n for n in acc.blocklists if n not in ("blocklist", "spam"))
+            lists = f" ({', '.join(names)})" if names else ""
             reasons.append(f"{acc.complaints} remote rejections citing blocklists or spam{lists}")
         return True, reasons
 
@@ -324,6 +334,7 @@ class CompromisedAccount:
             "first_deferral",
             "first_bounce",
             "first_complaint",
+            "blocklist:",
         )
         timeline = sorted(
             (ev for key, ev in acc.timeline.items() if key.startswith(order)), key=lambda e: e.ts
@@ -372,6 +383,7 @@ class CompromisedAccount:
                 ips=foreign_ips,
                 spam=spam,
                 queued=len(acc.queued),
+                blocklists=[(c.label, c.delisting) for c in acc.cited.values()],
             ),
         )
 

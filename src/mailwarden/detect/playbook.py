@@ -51,6 +51,7 @@ def actions_for(
     script: str = "",
     spam: bool = False,
     queued: int = 0,
+    blocklists: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """Ordered, concrete next steps for one incident."""
     steps: list[str] = []
@@ -126,4 +127,11 @@ def actions_for(
         steps.append(_QUEUE)
         if spam:
             steps.append(_DNSBL)
+    if blocklists:
+        cited = "; ".join(f"{label} ({how.rstrip('.')})" if how else label for label, how in blocklists)
+        steps.append(
+            f"Remote servers rejected mail citing {cited}. Run `mailwarden dnsbl check` to see the "
+            "current listings, and request delisting there once the spam has stopped "
+            "(`mailwarden dnsbl note` records the request)."
+        )
     return steps
