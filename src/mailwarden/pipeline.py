@@ -255,10 +255,12 @@ def _correlate_and_detect(
                 for done in dones:
                     done(msg)
         last_ts = events[-1].ts
-        if on_event is not None:
-            before, seen = seen, seen + len(events)
-            if before >> 14 != seen >> 14:  # about every 16k events
-                on_event(stats)
+        before, seen = seen, seen + len(events)
+        if on_event is not None and before >> 14 != seen >> 14:  # about every 16k events
+            on_event(stats)
+        if before >> 16 != seen >> 16:  # about every 65k events: forget idle state
+            for det in detectors:
+                det.expire(last_ts)
     return first_ts, last_ts
 
 

@@ -244,12 +244,15 @@ class MessageTracker:
         return self.live.get(event.queue_id)
 
     def _bounce(self, event: BounceNotification) -> MessageState | None:
-        self.notices.add(event.notice_queue_id)
-        if len(self.notices) > self.max_live:
-            self.notices.pop()
         existing = self.live.get(event.notice_queue_id)
-        if existing is not None and existing.origin == UNKNOWN:
-            existing.origin = NOTIFICATION
+        if existing is not None:
+            # cleanup logged the notice before bounce did: mark it now, remember nothing
+            if existing.origin == UNKNOWN:
+                existing.origin = NOTIFICATION
+        else:
+            self.notices.add(event.notice_queue_id)
+            if len(self.notices) > self.max_live:
+                self.notices.pop()
         return self.live.get(event.queue_id)
 
     def _queue_action(self, event: QueueAction) -> MessageState | None:

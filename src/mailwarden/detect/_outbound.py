@@ -113,6 +113,10 @@ class OutboundDetector:
         if n >= self.min_external and g.flagged_at is None:
             g.flagged_at = event.ts
 
+    def expire(self, now: datetime) -> None:
+        limit = now - self.window
+        self.groups.drop_if(lambda g: g.flagged_at is None and g.last_ts is not None and g.last_ts < limit)
+
     def message_done(self, msg: MessageState) -> None:
         key = self.key(msg)
         g = None if key is None else self.groups.get(key)

@@ -36,6 +36,14 @@ class Detector(Protocol):
 
     def message_done(self, msg: MessageState) -> None: ...
 
+    def expire(self, now: datetime) -> None:
+        """Forget state that can no longer contribute to a finding as of event time ``now``.
+
+        Called every few ten thousand events. Without it, memory would grow
+        with every new address a botnet uses until the hard bounds were hit.
+        """
+        ...
+
     def finish(self) -> list[Incident]: ...
 
 
@@ -84,6 +92,13 @@ class BoundedDict(Generic[K, V]):
                 self._on_drop()
         self._data[key] = value
         return value
+
+    def drop_if(self, stale: Callable[[V], bool]) -> int:
+        """Forget every entry ``stale`` says can no longer matter; return how many."""
+        gone = [k for k, v in self._data.items() if stale(v)]
+        for k in gone:
+            del self._data[k]
+        return len(gone)
 
     def put(self, key: K, value: V) -> None:
         self._data.pop(key, None)

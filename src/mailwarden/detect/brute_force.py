@@ -9,7 +9,7 @@ addresses are ignored by default). See docs/detectors/brute_force.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from mailwarden.correlate.messages import MessageState
@@ -57,6 +57,10 @@ class BruteForce:
             if found is not None and found.flagged_at is not None:
                 tally = found
                 add_evidence(tally.successes, event.ts, f"then logged in as {event.user}", event.source)
+
+    def expire(self, now: datetime) -> None:
+        limit = now - self.p.window
+        self.by_ip.drop_if(lambda t: t.flagged_at is None and t.last_ts is not None and t.last_ts < limit)
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""

@@ -240,6 +240,16 @@ class CompromisedAccount:
                 if a is not None:
                     a.complaints += 1
 
+    def expire(self, now: datetime) -> None:
+        """Forget names that only ever failed (mostly guesses) once their window has passed."""
+        limit = now - self.p.window
+
+        def stale(acc: _Account) -> bool:
+            last = acc.failures.last_ts
+            return acc.logins == 0 and acc.messages == 0 and last is not None and last < limit
+
+        self.accounts.drop_if(stale)
+
     def message_done(self, msg: MessageState) -> None:
         """Fold a finished (or still queued) message into its account's totals."""
         if msg.origin != SMTP_AUTH or not msg.account:

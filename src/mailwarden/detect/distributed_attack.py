@@ -11,7 +11,7 @@ docs/detectors/distributed_attack.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from mailwarden.correlate.messages import MessageState
@@ -66,6 +66,12 @@ class DistributedAttack:
         st.peak = max(st.peak, n)
         if n >= self.p.min_addresses and in_window >= self.p.min_failures:
             st.flagged = True
+
+    def expire(self, now: datetime) -> None:
+        limit = now - self.p.window
+        self.by_user.drop_if(
+            lambda st: not st.flagged and st.tally.last_ts is not None and st.tally.last_ts < limit
+        )
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""

@@ -10,7 +10,7 @@ default; allowlist the gateway). See docs/detectors/password_spray.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from mailwarden.correlate.messages import MessageState
@@ -71,6 +71,12 @@ class PasswordSpray:
                 st = found
                 st.successes.append(event.user)
                 add_evidence(st.tally.successes, event.ts, f"then logged in as {event.user}", event.source)
+
+    def expire(self, now: datetime) -> None:
+        limit = now - self.p.window
+        self.by_ip.drop_if(
+            lambda st: not st.flagged and st.tally.last_ts is not None and st.tally.last_ts < limit
+        )
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""
