@@ -67,7 +67,6 @@ class _Parser:
     def __call__(self, records: Iterable[Record]) -> list[Event]:
         routes = self._routes
         stats = self._stats
-        unparsed = stats.unparsed
         out: list[Event] = []
         parsed = 0
         for rec in records:
@@ -84,7 +83,7 @@ class _Parser:
             handler, label, name = route
             events = handler(rec, rec.message, label)
             if events is None:
-                unparsed[name] += 1
+                stats.note_unparsed(name, rec)
                 continue
             parsed += 1
             if events:

@@ -149,3 +149,18 @@ def test_timezone_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["ts"].startswith("2026-11-27T09:00:00")  # 10:00 CET is 09:00 UTC
     assert main(["events", path, "--timezone", "Mars/Base"]) == 2
+
+
+def test_events_lists_unparsed_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (
+        "Nov 27 10:00:00 mx postfix/smtpd[1]: something entirely new \x9b\x1b[2J happened\n"
+        "Nov 27 10:00:01 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]\n"
+    )
+    path = _write(tmp_path, text)
+    assert main(["events", path, "--unparsed"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x9b" not in out  # JSON output is ASCII-escaped
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["type"] for r in rows] == ["connect", "unparsed"]
+    assert rows[1]["source"] == {"file": path, "line": 1}
+    assert rows[1]["message"].startswith("something entirely new")

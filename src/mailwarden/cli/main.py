@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(ev)
     ev.add_argument("--stats", action="store_true", help="print read statistics to stderr at the end")
+    ev.add_argument(
+        "--unparsed",
+        action="store_true",
+        help="after the events, print the lines a format claimed but did not understand "
+        '(type "unparsed", first 1000)',
+    )
     for module in _command_modules():
         module.add_parser(sub)
     return parser
@@ -159,7 +165,17 @@ def _events(args: argparse.Namespace, since: datetime | None, until: datetime | 
     out = sys.stdout
     dumps = json.dumps
     for event in events_from(_paths(args), stats, since=since, until=until, tz=_tz(args)):
-        out.write(dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        out.write(dumps(event.to_dict(), ensure_ascii=True) + "\n")
+    if args.unparsed:
+        for rec in stats.unparsed_samples:
+            row = {
+                "type": "unparsed",
+                "ts": rec.ts.isoformat(),
+                "program": rec.program,
+                "message": rec.message,
+                "source": rec.source.to_dict(),
+            }
+            out.write(dumps(row, ensure_ascii=True) + "\n")
     if args.stats:
         print(json.dumps(stats.to_dict()), file=sys.stderr)
     return EXIT_CLEAN
@@ -203,7 +219,7 @@ def _triage(args: argparse.Namespace, since: datetime | None, until: datetime | 
         doc = json_report.to_dict(result)
         if picture is not None:
             doc["queue"] = picture
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
         sys.stdout.write("\n")
     else:
         console = Console(highlight=False, soft_wrap=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from mailwarden.model.record import Record
+
 
 @dataclass(slots=True)
 class ReadStats:
@@ -26,9 +28,17 @@ class ReadStats:
     unclaimed: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    unparsed_samples: list[Record] = field(default_factory=list)
 
     MAX_UNCLAIMED_PROGRAMS = 256
     MAX_PROBLEMS = 100
+    MAX_UNPARSED_SAMPLES = 1000
+
+    def note_unparsed(self, fmt: str, record: Record) -> None:
+        """Count a record a format claimed but could not read; keep the first ones to show."""
+        self.unparsed[fmt] += 1
+        if len(self.unparsed_samples) < self.MAX_UNPARSED_SAMPLES:
+            self.unparsed_samples.append(record)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
