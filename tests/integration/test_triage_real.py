@@ -78,7 +78,8 @@ def check_every_line_read(directory: Path) -> None:
     stats = ReadStats()
     n = sum(1 for _ in events_from([str(directory)], stats))
     assert n > 0
-    assert stats.unparsed == {}, stats.unparsed
+    not_understood = [(r.source.file, r.source.line, r.program, r.message) for r in stats.unparsed_samples]
+    assert stats.unparsed == {}, not_understood[:20]
     assert stats.unclaimed == {}, stats.unclaimed
     assert dict(stats.skipped) == {}, stats.skipped
     assert stats.records == stats.lines_read
