@@ -326,7 +326,7 @@ class CompromisedAccount:
         reasons: list[str] = []
         if acc.geo_strong_at is not None:
             reasons.append(f"logins from {acc.peak_countries} countries within {span(self.p.window)}")
-        reasons.extend(acc.weak[:5])
+        reasons.extend(_summarise_weak(acc.weak))
         reasons.extend(spam_reasons)
         suspicious = {ip: a for ip, a in acc.addrs.items() if acc.foreign(a.country)} or acc.addrs
         messages = sum(a.messages for a in suspicious.values()) if acc.geo_strong_at else acc.messages
@@ -415,3 +415,14 @@ class CompromisedAccount:
             }
             for user, acc in rows[:limit]
         ]
+
+
+def _summarise_weak(weak: list[str]) -> list[str]:
+    """One line per kind of weak signal: the first instance, and how many more there were."""
+    out: list[str] = []
+    for prefix in ("impossible travel", "first login from"):
+        same = [w for w in weak if w.startswith(prefix)]
+        if same:
+            more = f" (and {len(same) - 1} more)" if len(same) > 1 else ""
+            out.append(same[0] + more)
+    return out
