@@ -102,13 +102,6 @@ def parse_batches(batches: Iterable[list[Record]], stats: ReadStats) -> Iterator
             yield events
 
 
-def parse_records(records: Iterable[Record], stats: ReadStats) -> Iterator[Event]:
-    """Turn framed records into typed events, counting what no format understood."""
-    parse = _Parser(stats)
-    for rec in records:
-        yield from parse((rec,))
-
-
 def _window_batches(
     batches: Iterable[list[Record]], since: datetime | None, until: datetime | None, stats: ReadStats
 ) -> Iterator[list[Record]]:

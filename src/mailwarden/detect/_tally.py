@@ -49,9 +49,7 @@ class FailureTally:
     first_ts: datetime | None = None
     last_ts: datetime | None = None
     flagged_at: datetime | None = None
-    window_start: datetime | None = None
     names: dict[str, int] = field(default_factory=dict)
-    services: set[str] = field(default_factory=set)
     failed: list[AuthFailed] = field(default_factory=list)
     successes: list[Evidence] = field(default_factory=list)
     # (ts, frontend attempts, backend attempts) inside the window, and their sums
@@ -74,7 +72,6 @@ class FailureTally:
             rows.append((ts, attempts, 0))
             self._frontend += attempts
             self.total_frontend += attempts
-            self.services.add(event.service)
         limit = ts - self.window
         if rows[0][0] < limit:
             self._prune(limit)
@@ -104,8 +101,9 @@ class FailureTally:
     def in_window(self) -> int:
         return max(self._frontend, self._backend)
 
-    def window_oldest(self) -> datetime | None:
-        return self._rows[0][0] if self._rows else None
+    def idle_since(self, limit: datetime) -> bool:
+        """Never flagged and quiet since before ``limit``: it can no longer become a finding."""
+        return self.flagged_at is None and self.last_ts is not None and self.last_ts < limit
 
     @property
     def total(self) -> int:

@@ -58,10 +58,6 @@ class DetectContext:
     def net(self, ip: str | None) -> NetInfo | None:
         return None if ip is None else self.geo.lookup(ip)
 
-    def country(self, ip: str | None) -> str | None:
-        info = self.net(ip)
-        return None if info is None else info.country
-
     def note_dropped(self, what: str) -> None:
         """Count state that a bound forced us to forget, for the report's stats."""
         self.dropped[what] = self.dropped.get(what, 0) + 1
@@ -133,9 +129,6 @@ class SlidingSum:
             self.total -= items.popleft()[1]
         return self.total
 
-    def oldest(self) -> datetime | None:
-        return self._items[0][0] if self._items else None
-
 
 class SlidingDistinct:
     """Distinct keys seen in the last ``window``; each key remembers its last time."""
@@ -160,9 +153,6 @@ class SlidingDistinct:
             del last[first_key]
         return len(last)
 
-    def keys(self) -> list[str]:
-        return list(self._last)
-
 
 def add_evidence(target: list[Evidence], ts: datetime, what: str, source: Source | None) -> None:
     """Keep the first evidence lines of a finding; the bound keeps reports readable."""
@@ -180,11 +170,6 @@ def span(delta: timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}min"
     return f"{seconds}s"
-
-
-def severity_max(a: str, b: str) -> str:
-    order = ("low", "medium", "high", "critical")
-    return a if order.index(a) >= order.index(b) else b
 
 
 def sorted_incidents(incidents: list[Incident]) -> list[Incident]:

@@ -51,16 +51,14 @@ class BruteForce:
             tally = self.by_ip.touch(ip)
             if tally.add(event, event.user) >= self.p.max_failures and tally.flagged_at is None:
                 tally.flagged_at = event.ts
-                tally.window_start = tally.window_oldest()
         elif isinstance(event, AuthSucceeded) and event.client is not None:
             found = self.by_ip.get(event.client)
             if found is not None and found.flagged_at is not None:
-                tally = found
-                add_evidence(tally.successes, event.ts, f"then logged in as {event.user}", event.source)
+                add_evidence(found.successes, event.ts, f"then logged in as {event.user}", event.source)
 
     def expire(self, now: datetime) -> None:
         limit = now - self.p.window
-        self.by_ip.drop_if(lambda t: t.flagged_at is None and t.last_ts is not None and t.last_ts < limit)
+        self.by_ip.drop_if(lambda t: t.idle_since(limit))
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""

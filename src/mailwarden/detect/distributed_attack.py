@@ -37,7 +37,6 @@ class Params:
 class _State:
     tally: FailureTally
     addrs: SlidingDistinct
-    flagged: bool = False
     peak: int = 0
 
 
@@ -64,14 +63,12 @@ class DistributedAttack:
         in_window = st.tally.add(event, event.client)
         n = st.addrs.add(event.ts, event.client)
         st.peak = max(st.peak, n)
-        if n >= self.p.min_addresses and in_window >= self.p.min_failures:
-            st.flagged = True
+        if n >= self.p.min_addresses and in_window >= self.p.min_failures and st.tally.flagged_at is None:
+            st.tally.flagged_at = event.ts
 
     def expire(self, now: datetime) -> None:
         limit = now - self.p.window
-        self.by_user.drop_if(
-            lambda st: not st.flagged and st.tally.last_ts is not None and st.tally.last_ts < limit
-        )
+        self.by_user.drop_if(lambda st: st.tally.idle_since(limit))
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""
@@ -80,7 +77,7 @@ class DistributedAttack:
         out: list[Incident] = []
         for user, st in self.by_user.items():
             t = st.tally
-            if not st.flagged or t.first_ts is None or t.last_ts is None:
+            if t.flagged_at is None or t.first_ts is None or t.last_ts is None:
                 continue
             ips = sorted(t.names, key=lambda n: (-t.names[n], n))
             infos = [self.ctx.net(ip) for ip in ips]

@@ -35,7 +35,6 @@ class Params:
 class _State:
     tally: FailureTally
     accounts: SlidingDistinct
-    flagged: bool = False
     peak: int = 0
     successes: list[str] = field(default_factory=list)
 
@@ -63,20 +62,17 @@ class PasswordSpray:
             st.tally.add(event, event.user)
             n = st.accounts.add(event.ts, event.user.lower())
             st.peak = max(st.peak, n)
-            if n >= self.p.min_accounts:
-                st.flagged = True
+            if n >= self.p.min_accounts and st.tally.flagged_at is None:
+                st.tally.flagged_at = event.ts
         elif isinstance(event, AuthSucceeded) and event.client is not None:
             found = self.by_ip.get(event.client)
-            if found is not None and found.flagged:
-                st = found
-                st.successes.append(event.user)
-                add_evidence(st.tally.successes, event.ts, f"then logged in as {event.user}", event.source)
+            if found is not None and found.tally.flagged_at is not None:
+                found.successes.append(event.user)
+                add_evidence(found.tally.successes, event.ts, f"then logged in as {event.user}", event.source)
 
     def expire(self, now: datetime) -> None:
         limit = now - self.p.window
-        self.by_ip.drop_if(
-            lambda st: not st.flagged and st.tally.last_ts is not None and st.tally.last_ts < limit
-        )
+        self.by_ip.drop_if(lambda st: st.tally.idle_since(limit))
 
     def message_done(self, msg: MessageState) -> None:
         """Credential attacks do not look at messages."""
@@ -85,7 +81,7 @@ class PasswordSpray:
         out: list[Incident] = []
         for ip, st in self.by_ip.items():
             t = st.tally
-            if not st.flagged or t.first_ts is None or t.last_ts is None:
+            if t.flagged_at is None or t.first_ts is None or t.last_ts is None:
                 continue
             info = self.ctx.net(ip)
             accounts = sorted(t.names, key=lambda n: (-t.names[n], n))

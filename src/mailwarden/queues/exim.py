@@ -145,6 +145,7 @@ class EximQueue:
         self.binary = binary or _proc.which("exim4") or _proc.which("exim") or ""
         self.timeout = timeout
         self.problems: list[str] = []
+        self._info: BackendInfo | None = None
 
     def _run(self, *args: str, stdin: bytes | None = None, check: bool = True) -> _proc.Result:
         if not self.binary:
@@ -155,15 +156,18 @@ class EximQueue:
             raise QueueError(str(exc)) from exc
 
     def describe(self) -> BackendInfo:
-        res = self._run("-bV", check=False)
-        first = res.text().splitlines()[0] if res.stdout else ""
-        return BackendInfo(
-            mta="exim",
-            version=first.replace("Exim version", "").strip().split(" ")[0] if first else "",
-            config=self.binary,
-            can=frozenset({"read", "hold", "release", "delete"}),
-            notes=("hold = freeze (-Mf), release = thaw (-Mt); no delay reasons in the listing",),
-        )
+        # Asked several times per command (names, header, audit): run exim -bV once.
+        if self._info is None:
+            res = self._run("-bV", check=False)
+            first = res.text().splitlines()[0] if res.stdout else ""
+            self._info = BackendInfo(
+                mta="exim",
+                version=first.replace("Exim version", "").strip().split(" ")[0] if first else "",
+                config=self.binary,
+                can=frozenset({"read", "hold", "release", "delete"}),
+                notes=("hold = freeze (-Mf), release = thaw (-Mt); no delay reasons in the listing",),
+            )
+        return self._info
 
     def list_messages(self) -> Iterator[QueuedMessage]:
         yield from parse_bpr(self._run("-bpr").text().splitlines(), self.problems)

@@ -243,16 +243,6 @@ def _journal_records(
             yield records
 
 
-def read_file(path: str, stats: ReadStats, *, tz: tzinfo | None, now: datetime | None) -> Iterator[Record]:
-    """Records of one file in file order; ``-`` is stdin. See ``read_file_batches``."""
-    batches = read_file_batches(path, stats, tz=tz, now=now)
-    try:
-        for batch in batches:
-            yield from batch
-    finally:
-        batches.close()
-
-
 def read_file_batches(
     path: str, stats: ReadStats, *, tz: tzinfo | None, now: datetime | None
 ) -> Generator[list[Record], None, None]:
