@@ -276,3 +276,17 @@ def test_all_at_once_keeps_them_apart(tmp_path: Path, noise: int) -> None:
         )
     doc = run(tmp_path, w)
     assert sorted(kinds(doc)) == ["brute_force", "web_script"]
+
+
+def test_brute_force_that_succeeds_is_critical(tmp_path: Path) -> None:
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=3)
+    for k in range(15):
+        w.smtp_auth_fail(t + timedelta(seconds=40 * k), "198.51.100.23", "carol@example.com")
+    w.imap_login(t + timedelta(minutes=11), "198.51.100.23", "carol@example.com")
+    doc = run(tmp_path, w)
+    inc = next(i for i in doc["incidents"] if i["kind"] == "brute_force")
+    assert inc["severity"] == "critical"
+    assert any("logged in successfully as carol@example.com" in r for r in inc["reasons"])
+    assert any("carol@example.com" in a and "change those passwords" in a for a in inc["recommended_actions"])

@@ -49,6 +49,8 @@ _RATE = (
     "unusual rate",
     "throttl",
     "try again later",
+    "unexpected volume",
+    "[tss0",
 )
 _UNKNOWN_USER = (
     "user unknown",

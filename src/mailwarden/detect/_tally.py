@@ -22,11 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mailwarden.detect.base import MAX_EVIDENCE
-from mailwarden.model import AuthFailed
+from mailwarden.detect.base import MAX_EVIDENCE, add_evidence
+from mailwarden.model import AuthFailed, AuthSucceeded
 from mailwarden.model.findings import Evidence
 
 MAX_NAMES = 200
+MAX_CRACKED = 100
 
 
 def failure_evidence(event: AuthFailed) -> Evidence:
@@ -52,10 +53,17 @@ class FailureTally:
     names: dict[str, int] = field(default_factory=dict)
     failed: list[AuthFailed] = field(default_factory=list)
     successes: list[Evidence] = field(default_factory=list)
+    cracked: dict[str, None] = field(default_factory=dict)
     # (ts, frontend attempts, backend attempts) inside the window, and their sums
     _rows: deque[tuple[datetime, int, int]] = field(default_factory=deque)
     _frontend: int = 0
     _backend: int = 0
+
+    def succeeded(self, event: AuthSucceeded) -> None:
+        """A successful login from the attacking subject: the guess may have worked."""
+        if event.user not in self.cracked and len(self.cracked) < MAX_CRACKED:
+            self.cracked[event.user] = None
+        add_evidence(self.successes, event.ts, f"then logged in as {event.user}", event.source)
 
     def add(self, event: AuthFailed, name: str) -> int:
         """Count one failure line; return the failures now inside the window."""

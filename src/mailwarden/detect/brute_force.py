@@ -14,7 +14,7 @@ from functools import partial
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, add_evidence, span
+from mailwarden.detect.base import BoundedDict, DetectContext, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, Event
 from mailwarden.model.findings import Incident
@@ -54,7 +54,7 @@ class BruteForce:
         elif isinstance(event, AuthSucceeded) and event.client is not None:
             found = self.by_ip.get(event.client)
             if found is not None and found.flagged_at is not None:
-                add_evidence(found.successes, event.ts, f"then logged in as {event.user}", event.source)
+                found.succeeded(event)
 
     def expire(self, now: datetime) -> None:
         limit = now - self.p.window
@@ -70,7 +70,7 @@ class BruteForce:
                 continue
             info = self.ctx.net(ip)
             accounts = sorted(t.names, key=lambda n: -t.names[n])
-            cracked = [e.what.removeprefix("then logged in as ") for e in t.successes]
+            cracked = sorted(t.cracked)
             severity = (
                 "critical" if cracked else ("high" if t.total >= 10 * self.p.max_failures else "medium")
             )
@@ -81,9 +81,7 @@ class BruteForce:
                 f"(threshold {self.p.max_failures})"
             ]
             if cracked:
-                reasons.append(
-                    "the same address later logged in successfully as " + ", ".join(sorted(set(cracked)))
-                )
+                reasons.append("the same address later logged in successfully as " + ", ".join(cracked))
             out.append(
                 Incident(
                     kind="brute_force",

@@ -9,13 +9,13 @@ default; allowlist the gateway). See docs/detectors/password_spray.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
 from mailwarden.correlate.messages import MessageState
 from mailwarden.detect._tally import FailureTally
-from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, add_evidence, span
+from mailwarden.detect.base import BoundedDict, DetectContext, SlidingDistinct, span
 from mailwarden.detect.playbook import actions_for
 from mailwarden.model import AuthFailed, AuthSucceeded, Event
 from mailwarden.model.findings import Incident
@@ -36,7 +36,6 @@ class _State:
     tally: FailureTally
     accounts: SlidingDistinct
     peak: int = 0
-    successes: list[str] = field(default_factory=list)
 
 
 class PasswordSpray:
@@ -67,8 +66,7 @@ class PasswordSpray:
         elif isinstance(event, AuthSucceeded) and event.client is not None:
             found = self.by_ip.get(event.client)
             if found is not None and found.tally.flagged_at is not None:
-                found.successes.append(event.user)
-                add_evidence(found.tally.successes, event.ts, f"then logged in as {event.user}", event.source)
+                found.tally.succeeded(event)
 
     def expire(self, now: datetime) -> None:
         limit = now - self.p.window
@@ -85,7 +83,7 @@ class PasswordSpray:
                 continue
             info = self.ctx.net(ip)
             accounts = sorted(t.names, key=lambda n: (-t.names[n], n))
-            cracked = sorted(set(st.successes))
+            cracked = sorted(t.cracked)
             out.append(
                 Incident(
                     kind="password_spray",
