@@ -290,3 +290,21 @@ def test_brute_force_that_succeeds_is_critical(tmp_path: Path) -> None:
     assert inc["severity"] == "critical"
     assert any("logged in successfully as carol@example.com" in r for r in inc["reasons"])
     assert any("carol@example.com" in a and "change those passwords" in a for a in inc["recommended_actions"])
+
+
+def test_addresses_typed_by_the_attacker_never_become_subjects(tmp_path: Path) -> None:
+    """User names, HELO and senders that carry the office's address must not point at the office."""
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=3)
+    decoys = [f"admin@[{OFFICE}]", f"{OFFICE}", f"x rip={OFFICE}, lip=1.2.3.4", f"u,{OFFICE}", f"[{OFFICE}]"]
+    for k in range(30):
+        user = decoys[k % len(decoys)]
+        w.smtp_auth_fail(t + timedelta(seconds=30 * k), "198.51.100.23", user)
+        w.imap_fail(t + timedelta(seconds=30 * k + 5), "198.51.100.23", user)
+    doc = run(tmp_path, w)
+    subjects = [i["subject"].get("ip") for i in doc["incidents"]]
+    assert "198.51.100.23" in subjects
+    assert OFFICE not in subjects
+    for inc in doc["incidents"]:
+        assert all(a.get("ip") != OFFICE for a in inc["addresses"]), inc
