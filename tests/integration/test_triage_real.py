@@ -93,6 +93,7 @@ def check_injection(directory: Path) -> None:
     assert telnet["subject"]["ip"] == "127.0.0.1"
     assert telnet["path"] == "unauthenticated_smtp"
     assert telnet["messages"] == 25
+    assert any("raw SMTP" in r for r in telnet["reasons"])  # the pipelining lines Postfix wrote
     scripts = {i["subject"]["script"]: i for i in kinds["web_script"]}
     assert "contact.php" in scripts
     assert all(i["subject"]["uid"] == 33 and i["path"] == "local_submission" for i in kinds["web_script"])

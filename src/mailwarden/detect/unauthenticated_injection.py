@@ -18,7 +18,8 @@ from mailwarden.correlate.messages import LOCAL_SMTP, MessageState
 from mailwarden.detect._outbound import OutboundDetector, severity_of, timeline_of
 from mailwarden.detect.base import DetectContext, span
 from mailwarden.detect.playbook import actions_for
-from mailwarden.model.findings import Incident
+from mailwarden.model import DeliveryAttempted, Event, ProtocolViolation
+from mailwarden.model.findings import Evidence, Incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +34,28 @@ class Params:
 class UnauthenticatedInjection(OutboundDetector):
     name = "unauthenticated_injection"
 
+    wants: tuple[type[Event], ...] = (DeliveryAttempted, ProtocolViolation)
+
     def __init__(self, ctx: DetectContext, params: Params | None = None):
         p = params or Params()
         super().__init__(ctx, p.min_external, p.window, p.max_tracked)
+        # per local client: the first and the number of pipelining violations (bounded)
+        self.raw_smtp: dict[str, tuple[Evidence, int]] = {}
+
+    def feed(self, event: Event, msg: MessageState | None) -> None:
+        if isinstance(event, ProtocolViolation):
+            client = event.client
+            if client is not None and self.ctx.is_local(client):
+                seen = self.raw_smtp.get(client)
+                if seen is not None:
+                    self.raw_smtp[client] = (seen[0], seen[1] + 1)
+                elif len(self.raw_smtp) < 1000:
+                    what = (
+                        f"client pipelined SMTP commands after {event.stage} (raw SMTP, not a mail program)"
+                    )
+                    self.raw_smtp[client] = (Evidence(event.ts, what, event.source), 1)
+            return
+        super().feed(event, msg)
 
     def key(self, msg: MessageState) -> tuple[object, ...] | None:
         return (msg.client,) if msg.origin == LOCAL_SMTP else None
@@ -64,9 +84,13 @@ class UnauthenticatedInjection(OutboundDetector):
                     addresses=[{"ip": ip, "local": True}],
                     reasons=[
                         f"at least {self.min_external} outside recipients within {span(self.window)}, "
-                        "no SMTP AUTH"
+                        "no SMTP AUTH",
+                        *self._raw_reason(ip),
                     ],
-                    timeline=timeline_of(g),
+                    timeline=sorted(
+                        timeline_of(g) + ([self.raw_smtp[ip][0]] if ip in self.raw_smtp else []),
+                        key=lambda e: e.ts,
+                    ),
                     evidence=g.evidence,
                     queued_ids=g.queued,
                     recommended_actions=actions_for(
@@ -78,3 +102,9 @@ class UnauthenticatedInjection(OutboundDetector):
                 )
             )
         return out
+
+    def _raw_reason(self, ip: str) -> list[str]:
+        seen = self.raw_smtp.get(ip)
+        if seen is None:
+            return []
+        return [f"{seen[1]} session(s) pipelined commands without waiting: someone talks raw SMTP"]

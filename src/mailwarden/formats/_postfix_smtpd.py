@@ -27,6 +27,7 @@ from mailwarden.model import (
     Event,
     MessageInfo,
     MessageReceived,
+    ProtocolViolation,
     Record,
     Rejected,
 )
@@ -37,7 +38,6 @@ _SMTPD_QUIET = (
     "lost connection after ",
     "timeout after ",
     "too many errors after ",
-    "improper command pipelining after ",
     "Anonymous TLS connection established from ",
     "Trusted TLS connection established from ",
     "Untrusted TLS connection established from ",
@@ -244,8 +244,37 @@ def _smtpd_warning(record: Record, msg: str, service: str) -> Sequence[Event] | 
     return NOTHING
 
 
+_PIPELINING = "improper command pipelining after "
+
+
+def _pipelining(record: Record, msg: str, service: str) -> Sequence[Event] | None:
+    """``improper command pipelining after STAGE from name[addr]: <what the client sent>``."""
+    sp = msg.find(" from ", len(_PIPELINING), len(_PIPELINING) + 20)
+    if sp < 0:
+        return None
+    na = namaddr(msg, sp + 6, (": ",), at_end=True)
+    if na is None:
+        return None
+    name, client, end = na
+    return [
+        ProtocolViolation(
+            ts=record.ts,
+            source=record.source,
+            host=record.host,
+            service=service,
+            client=client,
+            client_name=name,
+            stage=msg[len(_PIPELINING) : sp],
+            violation="pipelining",
+            detail=msg[end + 2 : end + 202],
+        )
+    ]
+
+
 def parse_smtpd(record: Record, msg: str, service: str) -> Sequence[Event] | None:
     """One smtpd line; ``service`` comes from the syslog name (smtp, submission, ...)."""
+    if msg.startswith(_PIPELINING):
+        return _pipelining(record, msg, service)
     if msg.startswith("connect from "):
         na = namaddr(msg, 13, (), at_end=True)
         if na is None:

@@ -15,6 +15,7 @@ from mailwarden.model.events import (
     MessageQueued,
     MessageReceived,
     MessageRemoved,
+    ProtocolViolation,
     QueueAction,
     Rejected,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "MessageQueued",
     "MessageReceived",
     "MessageRemoved",
+    "ProtocolViolation",
     "QueueAction",
     "ReadStats",
     "Record",

@@ -231,6 +231,21 @@ class Rejected(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ProtocolViolation(Event):
+    """A client broke the SMTP dialogue in a way mail programs do not (pipelining without
+    PIPELINING): the trace of a script or bot talking raw SMTP. ``detail`` is what it sent,
+    attacker-written and cut short."""
+
+    type: ClassVar[str] = "protocol_violation"
+    service: str
+    client: str | None
+    client_name: str = ""
+    stage: str = ""
+    violation: str = ""
+    detail: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
 class QueueAction(Event):
     """An administrator acted on the queue (postsuper: deleted, held, released, requeued)."""
 
@@ -253,5 +268,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MessageExpired,
     BounceNotification,
     Rejected,
+    ProtocolViolation,
     QueueAction,
 )
