@@ -22,7 +22,6 @@ from datetime import datetime
 from types import MethodType
 from typing import Any
 
-from mailwarden.correlate.replies import classify_reply
 from mailwarden.formats.base import address_value
 from mailwarden.model import (
     BounceNotification,
@@ -71,24 +70,8 @@ class MessageState:
     origin_source: Source | None = None
     recipients: dict[str, str] = field(default_factory=dict)
     external: int = 0
-    sent: int = 0
-    deferred: int = 0
-    bounced: int = 0
-    expired: int = 0
-    complaints: int = 0
     deferred_rcpts: int = 0
     removed: bool = False
-
-    @property
-    def path(self) -> str:
-        """The public intrusion-path name of this origin (see docs/json-schema.md)."""
-        if self.origin == SMTP_AUTH:
-            return "smtp_auth"
-        if self.origin in (LOCAL_SMTP, REMOTE_SMTP):
-            return "unauthenticated_smtp"
-        if self.origin == LOCAL_SUBMISSION:
-            return "local_submission"
-        return "unknown"
 
 
 @dataclass(slots=True)
@@ -283,24 +266,17 @@ class MessageTracker:
         status = event.status
         totals = self.totals
         if status == "sent":
-            state.sent += 1
             if event.relay.startswith("127.0.0.1[127.0.0.1]:10") or "forwarded" in event.reply:
                 totals.forwarded += 1
             else:
                 totals.delivered += 1
         elif status == "deferred":
-            state.deferred += 1
             totals.deferrals += 1
             if event.queue_id not in self._deferred_ids:
                 self._deferred_ids.add(event.queue_id)
                 totals.deferred += 1
         elif status == "bounced":
-            state.bounced += 1
             totals.bounced += 1
-        elif status == "expired":
-            state.expired += 1
-        if status != "sent" and event.reply and classify_reply(event.reply) in ("blocklist", "spam"):
-            state.complaints += 1
         return state
 
 
