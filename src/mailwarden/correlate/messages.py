@@ -266,7 +266,8 @@ class MessageTracker:
         status = event.status
         totals = self.totals
         if status == "sent":
-            if event.relay.startswith("127.0.0.1[127.0.0.1]:10") or "forwarded" in event.reply:
+            # pflogsumm's rule (docs/formats/postfix.md): a content filter's reply says "forwarded as"
+            if "forwarded as " in event.reply:
                 totals.forwarded += 1
             else:
                 totals.delivered += 1
