@@ -18,7 +18,7 @@ from mailwarden.correlate.messages import DEFAULT_MYNETWORKS, MessageState, Mess
 from mailwarden.detect import DetectContext, Detector, build, merge
 from mailwarden.detect.compromised_account import CompromisedAccount
 from mailwarden.enrich import GeoResolver
-from mailwarden.formats import Handler, route_for
+from mailwarden.formats import FormatSet, Handler
 from mailwarden.model import Event, ReadStats, Record, Rejected
 from mailwarden.model.findings import Incident
 from mailwarden.sources import flatten, read_batches
@@ -51,22 +51,26 @@ def few_collections() -> Iterator[None]:
 
 
 class _Parser:
-    """Records -> events, a batch at a time, counting what no format understood.
+    """Records -> events, a batch at a time, counting what each format claimed and what none understood.
 
     The format's handler is resolved once per distinct program name (bounded
-    cache, ``formats.route_for``), so each record costs one dict lookup and
-    the handler itself.
+    cache, ``FormatSet.route_for``), so each record costs one dict lookup and
+    the handler itself. The formats are fresh per parser (per run): some keep
+    state between the lines of a stream.
     """
 
-    __slots__ = ("_routes", "_stats")
+    __slots__ = ("_formats", "_per_program", "_routes", "_stats")
 
     def __init__(self, stats: ReadStats) -> None:
         self._stats = stats
+        self._formats = FormatSet()
         self._routes: dict[str, tuple[Handler, str, str] | None] = {}
+        self._per_program: dict[str, int] = {}
 
     def __call__(self, records: Iterable[Record]) -> list[Event]:
         routes = self._routes
         stats = self._stats
+        per_program = self._per_program
         out: list[Event] = []
         parsed = 0
         for rec in records:
@@ -74,12 +78,15 @@ class _Parser:
             try:
                 route = routes[program]
             except KeyError:
-                route = route_for(program)
-                if len(routes) < 4096:
-                    routes[program] = route
+                route = self._formats.route_for(program)
+                if len(routes) >= 4096:
+                    self.flush()
+                routes[program] = route
+                per_program[program] = 0
             if route is None:
                 stats.note_unclaimed(program)
                 continue
+            per_program[program] += 1
             handler, label, name = route
             events = handler(rec, rec.message, label)
             if events is None:
@@ -92,14 +99,27 @@ class _Parser:
         stats.events += len(out)
         return out
 
+    def flush(self) -> None:
+        """Move the per-program record counts into ``stats.formats`` (at the end, or when the cache is full)."""
+        formats = self._stats.formats
+        for program, count in self._per_program.items():
+            route = self._routes.get(program)
+            if route is not None and count:
+                formats[route[2]] += count
+        self._per_program.clear()
+        self._routes.clear()
+
 
 def parse_batches(batches: Iterable[list[Record]], stats: ReadStats) -> Iterator[list[Event]]:
     """Turn batches of framed records into batches of typed events (never empty)."""
     parse = _Parser(stats)
-    for records in batches:
-        events = parse(records)
-        if events:
-            yield events
+    try:
+        for records in batches:
+            events = parse(records)
+            if events:
+                yield events
+    finally:
+        parse.flush()
 
 
 def _window_batches(

@@ -10,10 +10,15 @@ one ``#> `` line with the expected result as JSON:
 * ``null``: the format claims the program but does not understand the line
   (it is counted as unparsed).
 
-Other lines starting with ``#`` are comments. Lines are syslog lines
-(``Mon DD HH:MM:SS host program[pid]: message``) or Dovecot ``log_path`` lines
-(``Mon DD HH:MM:SS program: message``), framed by the real framer with the
-year pinned to 2026.
+Other lines starting with ``#`` are comments. Lines are framed by the real
+framer of the file's kind, decided from its first sample line as the reader
+decides it (``sources.native.kind_of``): syslog lines (``Mon DD HH:MM:SS host
+program[pid]: message``), Dovecot ``log_path`` lines, multilog (``@4000...``),
+Exim's own files, PHP's mail.log; the year of syslog stamps is pinned to 2026.
+
+A format may keep state between lines: each file is one stream, read in
+order by its own ``FormatSet``. Run a file's cases together (pytest keeps
+their order); a case picked alone may lack the lines before it.
 """
 
 from __future__ import annotations
@@ -24,19 +29,37 @@ from pathlib import Path
 
 import pytest
 
-from mailwarden.formats import format_for
+from mailwarden.formats import FormatSet
 from mailwarden.model import Record, Source
-from mailwarden.sources.framing import YearInference, frame_line
+from mailwarden.sources.framing import YearInference
+from mailwarden.sources.native import framer_for, kind_of
 
 GOLDEN = Path(__file__).parent
 # Golden lines are read by the real framer; the year is pinned (reference: end of 2026).
-_CLOCK = YearInference(datetime(2026, 12, 31, 23, 59, tzinfo=UTC), UTC)
+_CLOCK_REFERENCE = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+_CLOCK = YearInference(_CLOCK_REFERENCE, UTC)
 
 
 def _record(line: str, path: Path, lineno: int) -> Record:
-    rec = frame_line(line, Source(file=path.name, line=lineno), _CLOCK)
-    assert rec is not None, f"{path.name}:{lineno}: not a syslog line: {line!r}"
+    """Frame as the reader would: the file's first sample line decides its kind (syslog, multilog, ...)."""
+    first = next(
+        raw for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip() and not raw.startswith("#")
+    )
+    frame = framer_for(kind_of(first.encode(), path.name), path.name, _CLOCK_REFERENCE)
+    rec = frame(line, Source(file=path.name, line=lineno), _CLOCK)
+    assert rec is not None, f"{path.name}:{lineno}: not a log line of this file's kind: {line!r}"
     return rec
+
+
+# Formats may keep state between the lines of a stream (qmail delivery numbers,
+# OpenSMTPD sessions): each golden file is one stream, read in order by one set.
+_SETS: dict[str, FormatSet] = {}
+
+
+def _formats_of(name: str) -> FormatSet:
+    if name not in _SETS:
+        _SETS[name] = FormatSet()
+    return _SETS[name]
 
 
 def _cases() -> list[tuple[str, int, str, object]]:
@@ -66,7 +89,7 @@ CASES = _cases()
 def test_golden_line(name: str, lineno: int, line: str, expected: object) -> None:
     path = GOLDEN / name
     record = _record(line, path, lineno)
-    fmt = format_for(record.program)
+    fmt = _formats_of(name).format_for(record.program)
     assert fmt is not None, f"no format claims program {record.program!r}"
     events = fmt.parse(record)
     if expected is None:

@@ -63,6 +63,7 @@ class MessageState:
     account: str = ""
     client: str | None = None
     uid: int | None = None
+    user: str = ""
     script: str = ""
     sender: str = ""
     size: int = 0
@@ -193,6 +194,7 @@ class MessageTracker:
         state = self._state(event.queue_id, event.ts)
         state.origin = LOCAL_SUBMISSION
         state.uid = event.uid
+        state.user = event.user
         state.sender = state.sender or event.sender
         state.origin_source = event.source
         self.totals.received += 1

@@ -18,6 +18,7 @@ from mailwarden.model.events import (
     ProtocolViolation,
     QueueAction,
     Rejected,
+    ScriptMail,
 )
 from mailwarden.model.record import Record, Source
 from mailwarden.model.stats import ReadStats
@@ -42,5 +43,6 @@ __all__ = [
     "ReadStats",
     "Record",
     "Rejected",
+    "ScriptMail",
     "Source",
 ]

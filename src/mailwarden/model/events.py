@@ -128,12 +128,18 @@ class MessageReceived(Event):
 
 @dataclass(slots=True, kw_only=True)
 class LocalSubmission(Event):
-    """A message entered through the local ``sendmail`` (Postfix pickup ``uid=``)."""
+    """A message entered through the local ``sendmail`` (Postfix pickup ``uid=``, qmail
+    ``info msg ... uid U``, Sendmail ``ctladdr``, Exim ``U=name P=local``).
+
+    ``uid`` is the numeric user id when the MTA logs one; ``user`` the login
+    name when it logs that instead (Exim) or as well (Sendmail). At least one is set.
+    """
 
     type: ClassVar[str] = "local_submission"
     queue_id: str
-    uid: int
+    uid: int | None
     sender: str
+    user: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -246,6 +252,22 @@ class ProtocolViolation(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class ScriptMail(Event):
+    """A script called PHP's ``mail()`` (PHP's ``mail.log``): the script file and line,
+    and what it asked to send. No queue id: the MTA's own lines tell what became of it.
+    ``to`` and ``headers`` are attacker-written (cut short)."""
+
+    type: ClassVar[str] = "script_mail"
+    script: str
+    script_line: int | None = None
+    to: str = ""
+    subject: str = ""
+    headers: str = ""
+    uid: int | None = None
+    client: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
 class QueueAction(Event):
     """An administrator acted on the queue (postsuper: deleted, held, released, requeued)."""
 
@@ -269,5 +291,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BounceNotification,
     Rejected,
     ProtocolViolation,
+    ScriptMail,
     QueueAction,
 )

@@ -17,6 +17,9 @@ class ReadStats:
     ``out_of_range``...). ``unparsed`` counts records that a format claimed by
     program name but could not read, per format; ``unclaimed`` counts records
     whose program no format knows, per program (bounded, see ``note_unclaimed``).
+    ``formats`` counts the records each format claimed (understood or not), so
+    a run can say which formats it recognised; ``file_kinds`` counts input
+    files by how they were framed.
     """
 
     lines_read: int = 0
@@ -26,6 +29,8 @@ class ReadStats:
     skipped: Counter[str] = field(default_factory=Counter)
     unparsed: Counter[str] = field(default_factory=Counter)
     unclaimed: Counter[str] = field(default_factory=Counter)
+    formats: Counter[str] = field(default_factory=Counter)
+    file_kinds: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     unparsed_samples: list[Record] = field(default_factory=list)
@@ -39,6 +44,10 @@ class ReadStats:
         self.unparsed[fmt] += 1
         if len(self.unparsed_samples) < self.MAX_UNPARSED_SAMPLES:
             self.unparsed_samples.append(record)
+
+    def note_file_kind(self, kind: str) -> None:
+        """Count a file by how it was framed (``syslog``, ``journald``, ``multilog``, ``exim``...)."""
+        self.file_kinds[kind] += 1
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -64,5 +73,10 @@ class ReadStats:
             "skipped": dict(sorted(self.skipped.items())),
             "unparsed": dict(sorted(self.unparsed.items())),
             "unclaimed": dict(sorted(self.unclaimed.items())),
+            "formats": {
+                name: {"records": self.formats[name], "unparsed": self.unparsed.get(name, 0)}
+                for name in sorted(self.formats)
+            },
+            "file_kinds": dict(sorted(self.file_kinds.items())),
             "problems": list(self.problems),
         }

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from mailwarden.model import ReadStats, Record, Source
 from mailwarden.sources.framing import YearInference, frame_line
 from mailwarden.sources.journald import frame_journal_line
+from mailwarden.sources.native import Framer, framer_for, kind_of
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -174,7 +175,11 @@ def _is_binary(raw: bytes) -> bool:
 
 
 def _text_records(
-    batches: Iterable[list[bytes | None]], label: str, stats: ReadStats, clock: YearInference
+    batches: Iterable[list[bytes | None]],
+    label: str,
+    stats: ReadStats,
+    clock: YearInference,
+    frame: Framer = frame_line,
 ) -> Iterator[list[Record]]:
     """Decode, classify and frame syslog-style lines (the per-line hot loop).
 
@@ -205,7 +210,7 @@ def _text_records(
                 if not line or "\0" in line:
                     skip("binary")
                     continue
-            record = frame_line(line, Source(label, lineno), clock)
+            record = frame(line, Source(label, lineno), clock)
             if record is None:
                 skip("binary" if _is_binary(raw) else ("unframed" if line.strip() else "blank"))
                 continue
@@ -277,10 +282,14 @@ def read_file_batches(
         try:
             seen, first = _first_text(batches)
             if first.startswith(b"{"):
+                stats.note_file_kind("journald")
                 yield from _journal_records(chain(seen, batches), f"journal:{path}", stats)
             else:
                 clock = YearInference(reference, tz)
-                yield from _text_records(chain(seen, batches), path, stats, clock)
+                kind = kind_of(first, path)
+                stats.note_file_kind(kind)
+                frame = framer_for(kind, path, reference)
+                yield from _text_records(chain(seen, batches), path, stats, clock, frame)
         except _ARCHIVE_ERRORS as exc:
             if kind == "plain":
                 stats.problem(f"{path}: read error: {exc}")
