@@ -10,8 +10,10 @@ same shapes are what the daemons write.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 REPLIES = {
     "sent": ("2.0.0", "sent", "250 2.0.0 Ok: queued as {n}"),
@@ -106,9 +108,7 @@ class LogWriter:
         self._deliver(t, qid, rcpts)
         return qid
 
-    def unauth_message(
-        self, t: datetime, ip: str, sender: str, rcpts: list[tuple[str, str]]
-    ) -> str:
+    def unauth_message(self, t: datetime, ip: str, sender: str, rcpts: list[tuple[str, str]]) -> str:
         qid = self.qid()
         self._line(t, "postfix/smtpd", f"connect from unknown[{ip}]")
         self._line(t, "postfix/smtpd", f"{qid}: client=unknown[{ip}]")
@@ -139,9 +139,7 @@ class LogWriter:
         self._line(t, "postfix/qmgr", f"{qid}: removed")
         return qid
 
-    def pickup_message(
-        self, t: datetime, uid: int, script: str, rcpts: list[tuple[str, str]]
-    ) -> str:
+    def pickup_message(self, t: datetime, uid: int, script: str, rcpts: list[tuple[str, str]]) -> str:
         qid = self.qid()
         self._line(t, "postfix/pickup", f"{qid}: uid={uid} from=<www-data>")
         if script:
@@ -161,9 +159,7 @@ class LogWriter:
 
     def smtp_auth_fail(self, t: datetime, ip: str, user: str) -> None:
         self._line(t, "postfix/submission/smtpd", f"connect from unknown[{ip}]")
-        self.lines.append(
-            (t, f"{self._ts(t)} mx dovecot: auth: passwd-file({user},{ip}): Password mismatch")
-        )  # type: ignore[arg-type]
+        self.lines.append((t, f"{self._ts(t)} mx dovecot: auth: passwd-file({user},{ip}): Password mismatch"))  # type: ignore[arg-type]
         self._line(
             t,
             "postfix/submission/smtpd",
@@ -184,15 +180,20 @@ class LogWriter:
         )  # type: ignore[arg-type]
 
     def imap_fail(self, t: datetime, ip: str, user: str) -> None:
-        self.lines.append(
-            (t, f"{self._ts(t)} mx dovecot: auth: passwd-file({user},{ip}): Password mismatch")
-        )  # type: ignore[arg-type]
+        self.lines.append((t, f"{self._ts(t)} mx dovecot: auth: passwd-file({user},{ip}): Password mismatch"))  # type: ignore[arg-type]
         self.lines.append(
             (
                 t,
                 f"{self._ts(t)} mx dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<{user}>, method=PLAIN, rip={ip}, lip=192.0.2.1, TLS, session=<XyZ{next(self._pid)}>",
             )
         )  # type: ignore[arg-type]
+
+    def write(self, directory: Path, mtime: float) -> list[Path]:
+        """Postfix and Dovecot both log to syslog's mail.log, as on Debian."""
+        log = directory / "mail.log"
+        log.write_text(self.text(), encoding="utf-8")
+        os.utime(log, (mtime, mtime))
+        return [log]
 
     def text(self) -> str:
         ordered = sorted(self.lines, key=lambda p: p[0])  # type: ignore[arg-type, return-value]

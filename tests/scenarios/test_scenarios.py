@@ -9,7 +9,6 @@ Assertions are on the contract fields of the JSON output only.
 from __future__ import annotations
 
 import os
-import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import pytest
 from mailwarden.pipeline import triage
 from mailwarden.report.json_report import to_dict
 from tests.scenarios.logwriter import LogWriter
+from tests.scenarios.plays import OFFICE, T0, benign, compromised
 
 GEO = str(Path(__file__).parents[1] / "data" / "lab-geo.mmdb")
-T0 = datetime(2026, 11, 10, 8, 0, 0)
 MTIME = datetime(2026, 11, 28, 12, 0, 0).timestamp()
-OFFICE = "192.0.2.10"  # DE in the lab database
 
 
 def run(tmp_path: Path, w: LogWriter) -> dict:
@@ -39,69 +37,6 @@ def kinds(doc: dict) -> list[str]:
     return [i["kind"] for i in doc["incidents"]]
 
 
-def benign(w: LogWriter) -> None:
-    """Normal life of a small company: must never produce a finding."""
-    rnd = random.Random(7)
-    for day in range(4):
-        base = T0 + timedelta(days=day)
-        for h in range(9, 18):
-            t = base.replace(hour=h, minute=rnd.randrange(60))
-            w.imap_login(t, OFFICE, "alice@example.com")
-            w.smtp_auth_message(
-                t + timedelta(minutes=3),
-                OFFICE,
-                "alice@example.com",
-                [(f"client{h}@example.org", "sent")],
-            )
-            w.inbound_message(
-                t + timedelta(minutes=5),
-                "198.51.100.200",
-                f"partner{h}@example.org",
-                "alice@example.com",
-            )
-        # the newsletter: a few hundred messages a day, a couple of stale addresses
-        for i in range(150):
-            t = base.replace(hour=10) + timedelta(seconds=20 * i)
-            outcome = "nouser" if i % 97 == 5 else "sent"
-            w.smtp_auth_message(
-                t, OFFICE, "news@example.com", [(f"reader{i}@list{i % 40}.example.net", outcome)]
-            )
-        # webmail logs in for many users from localhost
-        for u in range(12):
-            w.imap_login(base.replace(hour=11, minute=u), "127.0.0.1", f"user{u}@example.com")
-    # dave travels: office for days, then France, one new country
-    for day in range(3):
-        w.imap_login(T0 + timedelta(days=day, hours=2), "192.0.2.20", "dave@example.com")
-        w.smtp_auth_message(
-            T0 + timedelta(days=day, hours=2, minutes=5),
-            "192.0.2.20",
-            "dave@example.com",
-            [("boss@example.org", "sent")],
-        )
-    for k in range(4):
-        t = T0 + timedelta(days=3, hours=6 + k)
-        w.imap_login(t, "192.0.2.140", "dave@example.com")
-        w.smtp_auth_message(
-            t + timedelta(minutes=1),
-            "192.0.2.140",
-            "dave@example.com",
-            [("boss@example.org", "sent")],
-        )
-    # erin mistypes her password three times, then gets it right
-    t = T0 + timedelta(days=1, hours=1)
-    for k in range(3):
-        w.imap_fail(t + timedelta(seconds=20 * k), OFFICE, "erin@example.com")
-    w.imap_login(t + timedelta(minutes=2), OFFICE, "erin@example.com")
-    # cron mail to the admin over localhost: two a day
-    for day in range(4):
-        w.unauth_message(
-            T0 + timedelta(days=day, hours=-2),
-            "127.0.0.1",
-            "root@mx.example.com",
-            [("admin@example.org", "sent")],
-        )
-
-
 def test_benign_corpus_is_silent(tmp_path: Path) -> None:
     w = LogWriter(T0)
     benign(w)
@@ -115,35 +50,7 @@ def test_benign_corpus_is_silent(tmp_path: Path) -> None:
 def test_compromised_account(tmp_path: Path) -> None:
     w = LogWriter(T0)
     benign(w)
-    # bob's normal life: office, a few messages a day
-    for day in range(3):
-        w.imap_login(T0 + timedelta(days=day, hours=1), OFFICE, "bob@example.com")
-        w.smtp_auth_message(
-            T0 + timedelta(days=day, hours=1, minutes=10),
-            OFFICE,
-            "bob@example.com",
-            [("customer@example.org", "sent")],
-        )
-    t = T0 + timedelta(days=3, hours=2)
-    for k in range(3):
-        w.smtp_auth_fail(t + timedelta(seconds=30 * k), "203.0.113.10", "bob@example.com")
-    outcomes = ["sent"] * 13 + ["block"] * 4 + ["rate"] * 2 + ["nouser"]
-    rnd = random.Random(3)
-    for n, ip in enumerate(["203.0.113.10", "203.0.113.70", "203.0.113.140", "203.0.113.200"]):
-        start = t + timedelta(minutes=5 + 40 * n)
-        w.imap_login(start, ip, "bob@example.com")
-        for m in range(30):
-            rcpts = [
-                (f"target{n}-{m}-{r}@d{rnd.randrange(500)}.example.com", rnd.choice(outcomes))
-                for r in range(5)
-            ]
-            w.smtp_auth_message(
-                start + timedelta(seconds=20 * m + 5),
-                ip,
-                "bob@example.com",
-                rcpts,
-                sender="invoice@example.org",
-            )
+    compromised(w)
     doc = run(tmp_path, w)
     assert kinds(doc) == ["compromised_account"], [i["summary"] for i in doc["incidents"]]
     inc = doc["incidents"][0]
@@ -271,9 +178,7 @@ def test_all_at_once_keeps_them_apart(tmp_path: Path, noise: int) -> None:
     for k in range(30):
         w.smtp_auth_fail(t + timedelta(seconds=40 * k), "198.51.100.23", "carol@example.com")
     for k in range(25):
-        w.pickup_message(
-            t + timedelta(seconds=30 * k), 33, "contact.php", [(f"w{k}@example.org", "sent")]
-        )
+        w.pickup_message(t + timedelta(seconds=30 * k), 33, "contact.php", [(f"w{k}@example.org", "sent")])
     doc = run(tmp_path, w)
     assert sorted(kinds(doc)) == ["brute_force", "web_script"]
 

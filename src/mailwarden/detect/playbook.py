@@ -39,6 +39,11 @@ _DNSBL = (
 )
 
 
+def _who(uid: int | str | None) -> str:
+    """``uid 33`` for a number, the name itself for a login name or a description."""
+    return f"uid {uid}" if isinstance(uid, int) else str(uid)
+
+
 def actions_for(
     kind: str,
     *,
@@ -47,7 +52,7 @@ def actions_for(
     ips: Sequence[str] = (),
     accounts: Sequence[str] = (),
     cracked: Sequence[str] = (),
-    uid: int | None = None,
+    uid: int | str | None = None,
     script: str = "",
     spam: bool = False,
     queued: int = 0,
@@ -116,7 +121,7 @@ def actions_for(
     elif kind == "web_script":
         where = f" (script {script})" if script else ""
         steps.append(
-            f"A local program running as uid {uid}{where} sends mail: find it "
+            f"A local program running as {_who(uid)}{where} sends mail: find it "
             "(PHP `mail.log` setting, `X-PHP-Originating-Script` headers, web server access logs "
             "for POSTs at the same times) and disable it or its form."
         )
