@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(postfix dovecot-core dovecot-imapd dovecot-pop3d swaks pflogsumm netcat-openbsd dnsutils
-      rbldnsd redis-server nftables)
+      rbldnsd redis-server nftables daemontools php-cli)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 

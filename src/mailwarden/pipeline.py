@@ -100,7 +100,7 @@ class _Parser:
         return out
 
     def flush(self) -> None:
-        """Move the per-program record counts into ``stats.formats`` (at the end, or when the cache is full)."""
+        """Move the per-program record counts into ``stats.formats`` (at the end, or when full)."""
         formats = self._stats.formats
         for program, count in self._per_program.items():
             route = self._routes.get(program)

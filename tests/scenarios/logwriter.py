@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 REPLIES = {
     "sent": ("2.0.0", "sent", "250 2.0.0 Ok: queued as {n}"),
@@ -41,6 +42,7 @@ REPLIES = {
 
 @dataclass
 class LogWriter:
+    carries_script: ClassVar[bool] = True  # header_checks INFO on X-PHP-Originating-Script
     start: datetime
     lines: list[str] = field(default_factory=list)
     _qid: itertools.count = field(default_factory=lambda: itertools.count(0x1A2B3C0000))  # type: ignore[type-arg]

@@ -124,6 +124,7 @@ def test_web_script(tmp_path: Path, mta: str) -> None:
     subject = inc["subject"]
     # the uid where the MTA logs numbers (Postfix, qmail, Sendmail), the login name where it logs names (Exim)
     assert subject.get("uid") == 33 or subject.get("user") == "www-data", subject
-    assert subject.get("script") in ("contact.php", "", None) or subject["script"].endswith("contact.php")
+    if getattr(w, "carries_script", False):  # the writer's MTA (or PHP's mail.log beside it) names the script
+        assert str(subject.get("script")).endswith("contact.php"), subject
     assert inc["path"] == "local_submission"
     assert inc["messages"] == 25

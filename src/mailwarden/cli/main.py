@@ -19,6 +19,7 @@ from mailwarden.cli.timespec import parse_time
 from mailwarden.correlate.messages import DEFAULT_MYNETWORKS
 from mailwarden.enrich import GeoError
 from mailwarden.model import ReadStats
+from mailwarden.report.safe import clean
 from mailwarden.sources import SourceError, default_log_paths
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
@@ -84,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         "events", help="print the parsed events as JSON lines (to see how each line was read)"
     )
     _common(ev)
-    ev.add_argument("--stats", action="store_true", help="print read statistics to stderr at the end")
+    ev.add_argument(
+        "--stats", action="store_true", help="print read statistics (JSON) to stderr at the end"
+    )
+    ev.add_argument(
+        "-q", "--quiet", action="store_true", help="no summary of the formats recognised on stderr"
+    )
     ev.add_argument(
         "--unparsed",
         action="store_true",
@@ -178,6 +184,8 @@ def _events(args: argparse.Namespace, since: datetime | None, until: datetime | 
             out.write(dumps(row, ensure_ascii=True) + "\n")
     if args.stats:
         print(json.dumps(stats.to_dict()), file=sys.stderr)
+    elif not args.quiet:
+        print("mailwarden: " + clean(stats.formats_line(), 600), file=sys.stderr)
     return EXIT_CLEAN
 
 

@@ -64,6 +64,20 @@ class ReadStats:
         if len(self.problems) < self.MAX_PROBLEMS:
             self.problems.append(text)
 
+    def formats_line(self) -> str:
+        """One line for people: which formats were recognised, and what of each was not understood."""
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.file_kinds.items()))
+        found = ", ".join(
+            f"{name} {count} lines ({self.unparsed.get(name, 0)} not understood)"
+            for name, count in self.formats.most_common()
+        )
+        other = sum(self.unclaimed.values())
+        text = f"Formats: {found or 'none recognised'}"
+        if other:
+            names = ", ".join(name for name, _n in self.unclaimed.most_common(5))
+            text += f"; {other} lines of other programs ({names})"
+        return text + (f"; files: {kinds}" if kinds else "")
+
     def to_dict(self) -> dict[str, object]:
         return {
             "lines_read": self.lines_read,

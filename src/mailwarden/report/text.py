@@ -152,5 +152,6 @@ def _totals(console: Console, result: TriageResult) -> None:
             style="dim",
         )
     )
+    console.print(Text(clean(s.formats_line(), 600), style="dim"))
     for p in s.problems[:10]:
         console.print(Text("Problem: " + clean(p), style="yellow"))

@@ -147,10 +147,8 @@ def _exim_framer(program: str) -> Framer:
 
 # --- PHP mail.log ----------------------------------------------------------------------
 
-_PHP_MONTHS = {
-    m: i
-    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
-}
+_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
+_PHP_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES.split(), 1)}
 _ZONES: dict[str, tzinfo | None] = {}
 
 
@@ -160,10 +158,8 @@ def _zone(name: str) -> tzinfo | None:
         return _ZONES[name]
     zone: tzinfo | None
     try:
-        if name[:1] in "+-":
-            zone = datetime.strptime(name.replace(":", ""), "%z").tzinfo
-        else:
-            zone = ZoneInfo(name)
+        offset = name[:1] in "+-"
+        zone = datetime.strptime(name.replace(":", ""), "%z").tzinfo if offset else ZoneInfo(name)
     except (ValueError, ZoneInfoNotFoundError, OSError):
         zone = None
     if len(_ZONES) < 256:
