@@ -21,6 +21,7 @@ from mailwarden.sources import (
     read_records,
     rotation_of,
 )
+from mailwarden.sources.discovery import plan
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -197,9 +198,7 @@ def test_merge_by_time_is_stable_and_lazy() -> None:
     start = datetime(2026, 11, 27, tzinfo=UTC)
 
     def rec(file: str, n: int, minutes: int) -> Record:
-        return Record(
-            start + timedelta(minutes=minutes), "", "p", None, f"{file}{n}", Source(file, n)
-        )
+        return Record(start + timedelta(minutes=minutes), "", "p", None, f"{file}{n}", Source(file, n))
 
     first = [rec("a", 1, 0), rec("a", 2, 5), rec("a", 3, 5)]
     second = [rec("b", 1, 5), rec("b", 2, 1)]  # locally out of order: kept, only interleaved
@@ -275,3 +274,22 @@ def test_default_log_paths_falls_back_to_mail_info(tmp_path: Path) -> None:
 
 def test_default_log_paths_on_an_empty_system(tmp_path: Path) -> None:
     assert default_log_paths(root=str(tmp_path)) == []
+
+
+def test_multilog_directory_is_one_series_oldest_first(tmp_path: Path) -> None:
+    """qmail under daemontools: rotated ``@<tai64n>.s`` files, then ``current``."""
+    old = "@4000000069283b5a1c2d3e4f.s"
+    older = "@4000000069183b5a1c2d3e4f.s"
+    for name in (old, older, "current"):
+        (tmp_path / name).write_text(f"@4000000069283b5a1c2d3e4f {name}\n")
+    (tmp_path / "lock").write_text("")
+    (tmp_path / "state").write_text("")
+    stats = ReadStats()
+    assert plan([str(tmp_path)], stats) == [[str(tmp_path / n) for n in (older, old, "current")]]
+    assert rotation_of(old).base == "current"
+
+
+def test_a_current_file_that_is_not_multilog_is_not_a_mail_log(tmp_path: Path) -> None:
+    (tmp_path / "current").write_text("not a log\n")
+    (tmp_path / "mail.log").write_text("")
+    assert plan([str(tmp_path)], ReadStats()) == [[str(tmp_path / "mail.log")]]

@@ -19,6 +19,7 @@ from mailwarden.model import ReadStats
 from mailwarden.sources.reader import UNSUPPORTED, looks_like_journal, sniff
 
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+MULTILOG_CURRENT = "current"
 
 # Files that carry a subset of what mail.log/maillog already hold (syslog
 # writes mail.info, mail.warn and mail.err from the same messages): read
@@ -42,6 +43,11 @@ _DEFAULT_OTHER = (
     "var/log/exim/main.log",  # RHEL exim
     "var/log/dovecot.log",  # Dovecot log_path
     "var/log/dovecot-info.log",  # Dovecot info_log_path
+    "var/log/qmail/current",  # qmail-send under daemontools (Life with qmail layout)
+    "var/log/qmail/smtpd/current",  # qmail-smtpd under tcpserver
+    "var/log/qmail/qmail-send/current",
+    "var/log/qmail/qmail-smtpd/current",
+    "var/log/qmail/submission/current",
 )
 
 
@@ -71,8 +77,24 @@ def _date_rank(text: str) -> int | None:
     return int(text.ljust(10, "0"))
 
 
+def _multilog_rank(name: str) -> int | None:
+    """``@4000000069283b5a1c2d3e4f.s``: a file multilog rotated out of ``current`` (its TAI64N label)."""
+    if len(name) == 27 and name[0] == "@" and name[-2:] in (".s", ".u"):
+        label = name[1:25]
+        if all(c in "0123456789abcdef" for c in label):
+            return int(label, 16)
+    return None
+
+
 def rotation_of(name: str) -> Rotation:
-    """Place a file name in its series: ``mail.log.2.gz`` is ``mail.log``, rotation 2."""
+    """Place a file name in its series: ``mail.log.2.gz`` is ``mail.log``, rotation 2.
+
+    daemontools' multilog keeps ``current`` and renames full files to their
+    TAI64N label (``@4000...s``): those are ``current``'s series, in label order.
+    """
+    multilog = _multilog_rank(name)
+    if multilog is not None:
+        return Rotation(MULTILOG_CURRENT, (0, multilog))
     stem = name
     for suffix in COMPRESSION_SUFFIXES:
         if stem.endswith(suffix) and len(stem) > len(suffix):
@@ -103,6 +125,15 @@ def _is_mail_log(base: str) -> bool:
     return base.startswith(_LOG_PREFIXES) and base.endswith(".log")
 
 
+def _is_multilog(path: str) -> bool:
+    """A ``current`` or ``@...s`` file counts only when it holds multilog lines (``@4000...``)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(5) == b"@4000"
+    except OSError:
+        return False
+
+
 def _regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -123,6 +154,10 @@ def discover(directory: str, stats: ReadStats) -> list[str]:
         rotation = rotation_of(name)
         if rotation.base in _SUBSET_MAIL_LOGS:
             target = subsets
+        elif rotation.base == MULTILOG_CURRENT:
+            if not _is_multilog(path):
+                continue
+            target = chosen
         elif _is_mail_log(rotation.base):
             target = chosen
         elif rotation.base.endswith((".json", ".jsonl")) and _regular(path):
@@ -138,7 +173,8 @@ def discover(directory: str, stats: ReadStats) -> list[str]:
     if not chosen:
         raise SourceError(
             f"{directory}: no mail log files found (looked for mail.log*, maillog*, mail*.log*, "
-            "dovecot*.log*, postfix*.log*, exim_mainlog*, mainlog*, mail.info*, journald *.json)"
+            "dovecot*.log*, postfix*.log*, exim_mainlog*, mainlog*, mail.info*, journald *.json, "
+            "multilog current)"
         )
     chosen.sort()
     readable = []
