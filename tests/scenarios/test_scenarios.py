@@ -213,3 +213,21 @@ def test_addresses_typed_by_the_attacker_never_become_subjects(tmp_path: Path) -
     assert OFFICE not in subjects
     for inc in doc["incidents"]:
         assert all(a.get("ip") != OFFICE for a in inc["addresses"]), inc
+
+
+@pytest.mark.parametrize(("count", "fires"), [(30, True), (8, False), (0, False)])
+def test_shared_hosting_site_user(tmp_path: Path, count: int, fires: bool) -> None:
+    """PHP as the site's own user (Plesk, cPanel, PHP-FPM pools): watched, at a higher threshold."""
+    w = LogWriter(T0)
+    benign(w)
+    t = T0 + timedelta(days=2, hours=7)
+    for k in range(count):
+        w.pickup_message(t + timedelta(seconds=30 * k), 10003, "", [(f"lucky{k}@example.org", "sent")])
+    # root's cron mail to outside admins never counts
+    for k in range(30):
+        w.pickup_message(t + timedelta(seconds=31 * k), 0, "", [(f"admin{k}@example.net", "sent")])
+    doc = run(tmp_path, w)
+    assert kinds(doc) == (["web_script"] if fires else [])
+    if fires:
+        assert doc["incidents"][0]["subject"] == {"uid": 10003, "script": ""}
+        assert doc["incidents"][0]["messages"] == 30

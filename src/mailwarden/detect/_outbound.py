@@ -64,6 +64,10 @@ class OutboundDetector:
     def key(self, msg: MessageState) -> tuple[object, ...] | None:
         raise NotImplementedError
 
+    def threshold(self, key: tuple[object, ...]) -> int:
+        """Outside recipients within the window that flag ``key``'s group."""
+        return self.min_external
+
     def feed(self, event: Event, msg: MessageState | None) -> None:
         if msg is None or not isinstance(event, DeliveryAttempted):
             return
@@ -110,7 +114,7 @@ class OutboundDetector:
         if len(g.evidence) < MAX_EVIDENCE:
             what = f"delivery to an outside domain ({event.status})"
             add_evidence(g.evidence, event.ts, what, event.source)
-        if n >= self.min_external and g.flagged_at is None:
+        if g.flagged_at is None and n >= self.threshold(key):
             g.flagged_at = event.ts
 
     def expire(self, now: datetime) -> None:

@@ -46,6 +46,10 @@ class Params:
 
     A finding needs ``min_external`` outside recipients within ``window``.
 
+    On shared hosting (Plesk, cPanel, PHP-FPM pools) PHP runs as the site's
+    own user, not a web server uid, so every other local user except root is
+    watched too, at ``other_min_external``.
+
     ``min_script_recipients``: distinct recipients of one script's ``mail()``
     calls within ``window`` that make a finding from PHP's mail.log alone.
     """
@@ -54,6 +58,9 @@ class Params:
     window: timedelta = timedelta(hours=1)
     web_uids: tuple[int, ...] = field(default=DEFAULT_WEB_UIDS)
     web_users: tuple[str, ...] = field(default=DEFAULT_WEB_USERS)
+    other_min_external: int = 25
+    ignore_uids: tuple[int, ...] = (0,)
+    ignore_users: tuple[str, ...] = ("root",)
     min_script_recipients: int = 20
     max_tracked: int = 10_000
 
@@ -101,9 +108,17 @@ class WebScript(OutboundDetector):
     def key(self, msg: MessageState) -> tuple[object, ...] | None:
         if msg.origin != LOCAL_SUBMISSION:
             return None
-        if msg.uid in self.p.web_uids or msg.user in self.p.web_users or msg.script:
-            return (msg.uid, msg.user, msg.script)
-        return None
+        if msg.uid in self.p.ignore_uids or msg.user in self.p.ignore_users:
+            return None
+        if msg.uid is None and not msg.user:
+            return None
+        return (msg.uid, msg.user, msg.script)
+
+    def threshold(self, key: tuple[object, ...]) -> int:
+        uid, user, script = key
+        if uid in self.p.web_uids or user in self.p.web_users or script:
+            return self.min_external
+        return self.p.other_min_external
 
     def feed(self, event: Event, msg: MessageState | None) -> None:
         if isinstance(event, ScriptMail):
@@ -188,8 +203,8 @@ class WebScript(OutboundDetector):
             bounced=g.bounced,
             deferred=g.deferred,
             reasons=[
-                f"at least {self.min_external} outside recipients within {span(self.window)} "
-                "from a web server user"
+                f"at least {self.threshold((uid, user, script))} outside recipients within "
+                f"{span(self.window)} submitted locally by {named}"
             ],
             timeline=timeline_of(g),
             evidence=evidence,

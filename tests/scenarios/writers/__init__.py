@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from tests.scenarios.logwriter import LogWriter
+from tests.scenarios.writers.plesk_qmail import PleskQmailLogWriter
 
 WRITERS: dict[str, Callable[[datetime], Any]] = {
     "postfix": LogWriter,
+    "plesk_qmail": PleskQmailLogWriter,
 }
