@@ -102,6 +102,11 @@ class _Parser:
     def flush(self) -> None:
         """Move the per-program record counts into ``stats.formats`` (at the end, or when full)."""
         formats = self._stats.formats
+        for fmt in self._formats.formats:
+            # per-stream state a format evicted at its bound (qmail deliveries, Courier ids...)
+            dropped = getattr(fmt, "dropped", 0)
+            if isinstance(dropped, int) and dropped > self._stats.format_dropped[fmt.name]:
+                self._stats.format_dropped[fmt.name] = dropped
         for program, count in self._per_program.items():
             route = self._routes.get(program)
             if route is not None and count:
@@ -294,6 +299,9 @@ def _finish(
     incidents = merge([i for det in detectors for i in det.finish()])
     accounts = next((d.account_summaries() for d in detectors if isinstance(d, CompromisedAccount)), [])
     dropped = dict(ctx.dropped)
+    for name, count in stats.format_dropped.items():
+        if count:
+            dropped[f"format.{name}"] = count
     if tracker.evicted:
         dropped["messages"] = tracker.evicted
     return TriageResult(

@@ -31,6 +31,7 @@ class ReadStats:
     unclaimed: Counter[str] = field(default_factory=Counter)
     formats: Counter[str] = field(default_factory=Counter)
     file_kinds: Counter[str] = field(default_factory=Counter)
+    format_dropped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     unparsed_samples: list[Record] = field(default_factory=list)

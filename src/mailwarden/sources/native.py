@@ -15,9 +15,9 @@ Three families write their own files instead of (or as well as) syslog:
   named; a ``[pid]`` (``log_selector = +pid``) becomes the record's pid.
 * **PHP's ``mail.log``** (the ``mail.log`` ini directive):
   ``[27-Nov-2026 17:34:14 Europe/Berlin] mail() on [/var/www/x.php:12]: To: ...``.
-  The zone is PHP's ``date.timezone`` name. Before PHP 7.1 the file held no
-  stamp at all; such lines are placed at the file's modification time (the
-  latest they can have been written).
+  The zone is PHP's ``date.timezone`` name. PHP 5.3.0 wrote no stamp at all
+  (the stamp came with 5.3.x's successors); such lines are placed at the
+  file's modification time (the latest they can have been written).
 
 Which family a file belongs to is decided once, from its first non-blank line
 (and, for Exim, its name), by ``kind_of``; a file never mixes families.
