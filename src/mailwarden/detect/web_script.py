@@ -136,7 +136,9 @@ class WebScript(OutboundDetector):
         s.calls += 1
         s.first_ts = s.first_ts or ev.ts
         s.last_ts = ev.ts
-        n = s.recipients.add(ev.ts, ev.to.lower())
+        n = 0
+        for rcpt in ev.to.lower().split(",")[:100]:  # "To: a@x, b@y": each is a recipient
+            n = s.recipients.add(ev.ts, rcpt.strip())
         s.peak = max(s.peak, n)
         if len(s.evidence) < MAX_EVIDENCE:
             add_evidence(s.evidence, ev.ts, f"PHP mail() call from {ev.script}:{ev.script_line}", ev.source)
