@@ -132,7 +132,8 @@ class LocalSubmission(Event):
     ``info msg ... uid U``, Sendmail ``ctladdr``, Exim ``U=name P=local``).
 
     ``uid`` is the numeric user id when the MTA logs one; ``user`` the login
-    name when it logs that instead (Exim) or as well (Sendmail). At least one is set.
+    name when it logs that instead (Exim) or as well (Sendmail). Both are empty
+    when the MTA logs only that the message was enqueued locally (OpenSMTPD).
     """
 
     type: ClassVar[str] = "local_submission"

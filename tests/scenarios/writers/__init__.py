@@ -13,8 +13,10 @@ from typing import Any
 
 from tests.scenarios.logwriter import LogWriter
 from tests.scenarios.writers.plesk_qmail import PleskQmailLogWriter
+from tests.scenarios.writers.sendmail import SendmailWriter
 
 WRITERS: dict[str, Callable[[datetime], Any]] = {
     "postfix": LogWriter,
     "plesk_qmail": PleskQmailLogWriter,
+    "sendmail": SendmailWriter,
 }
