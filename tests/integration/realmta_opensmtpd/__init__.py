@@ -1,0 +1,1 @@
+"""Real-daemon tests for OpenSMTPD (Debian package extracted into a private root, run on loopback)."""
