@@ -96,6 +96,17 @@ def _fields(text: str) -> dict[str, str]:
     return out
 
 
+def _dsn_of(stat: str) -> str:
+    """``554 5.7.1 Service unavailable`` -> ``5.7.1``; "" when the reply carries no enhanced code."""
+    parts = stat.split(" ", 2)
+    if len(parts) > 1 and len(parts[0]) == 3 and parts[0].isdigit():
+        code = parts[1]
+        pieces = code.split(".")
+        if len(pieces) == 3 and all(p.isascii() and p.isdigit() for p in pieces) and code[0] in "245":
+            return code
+    return ""
+
+
 def _seconds(text: str) -> float | None:
     m = _DURATION.fullmatch(text)
     if m is None or not text:
@@ -180,7 +191,7 @@ class OpenSmtpdFormat:
             return self._envelope(record, _fields(tail))
         if verb in ("disconnected", "closed"):
             self._sessions.pop(sid, None)
-            reason = _fields(tail).get("reason", "")
+            reason = tail.partition("reason=")[2].strip('"')[:200]
             return [
                 Disconnect(
                     ts=ts,
@@ -285,6 +296,9 @@ class OpenSmtpdFormat:
                 reply=stat,
                 orig_recipient="" if rcpt == "-" else rcpt,
                 delay=_seconds(m.group(8) or ""),
+                dsn=_dsn_of(stat),
+                # a relay on loopback is a content filter or proxy (dkimproxy, amavis), whose
+                # re-injected copy is delivered again: counting both would double the recipients
                 transport="smtp" if role == "mta" and not relay.startswith(_LOOPBACK) else "local",
             )
         ]
