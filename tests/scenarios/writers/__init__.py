@@ -14,11 +14,13 @@ from typing import Any
 from tests.scenarios.logwriter import LogWriter
 from tests.scenarios.writers.exim import EximLogWriter
 from tests.scenarios.writers.plesk_qmail import PleskQmailLogWriter
+from tests.scenarios.writers.qmail_multilog import QmailMultilogWriter
 from tests.scenarios.writers.sendmail import SendmailWriter
 
 WRITERS: dict[str, Callable[[datetime], Any]] = {
     "postfix": LogWriter,
     "exim": EximLogWriter,
     "plesk_qmail": PleskQmailLogWriter,
+    "qmail_multilog": QmailMultilogWriter,
     "sendmail": SendmailWriter,
 }
