@@ -541,6 +541,7 @@ class QmailFormat:
                     user=user,
                     client=client,
                     method=rest[1:close],
+                    layer="backend",
                 )
             ]
         for prefix, reason in _VCHKPW_FAIL:
@@ -553,8 +554,17 @@ class QmailFormat:
                     tail = tail[cut + 3 :]
                 user, client = vpopmail_tail(tail)
                 return [
+                    # vchkpw is the checkpassword back end behind qmail-smtpd/qmail-pop3d: a front
+                    # end (the qlog patch) may log the same try, and layers count once (max).
                     AuthFailed(
-                        ts=ts, source=src, host=host, service=service, client=client, user=user, reason=reason
+                        ts=ts,
+                        source=src,
+                        host=host,
+                        service=service,
+                        client=client,
+                        user=user,
+                        reason=reason,
+                        layer="backend",
                     )
                 ]
         # setuid/setgid/chdir failures, "user has no password", auto-create trouble: server-side faults.
