@@ -293,3 +293,28 @@ def test_a_current_file_that_is_not_multilog_is_not_a_mail_log(tmp_path: Path) -
     (tmp_path / "current").write_text("not a log\n")
     (tmp_path / "mail.log").write_text("")
     assert plan([str(tmp_path)], ReadStats()) == [[str(tmp_path / "mail.log")]]
+
+
+def test_multilog_subdirectories_are_found_two_levels_down(tmp_path: Path) -> None:
+    """Naming /var/log/qmail reads qmail-send's current and smtpd/current; other dirs are left alone."""
+    send = tmp_path / "qmail"
+    smtpd = send / "smtpd"
+    smtpd.mkdir(parents=True)
+    (send / "current").write_text("@4000000069283b5a1c2d3e4f new msg 1\n")
+    (smtpd / "@4000000069183b5a1c2d3e4f.s").write_text("@4000000069183b5a1c2d3e4f tcpserver: status: 1/40\n")
+    (smtpd / "current").write_text("@4000000069283b5a1c2d3e4f tcpserver: status: 0/40\n")
+    (tmp_path / "apache2").mkdir()
+    (tmp_path / "apache2" / "current").write_text("not multilog\n")
+    (tmp_path / "mail.log").write_text("")
+    series = plan([str(tmp_path)], ReadStats())
+    assert sorted(series) == sorted(
+        [
+            [str(tmp_path / "mail.log")],
+            [str(send / "current")],
+            [str(smtpd / "@4000000069183b5a1c2d3e4f.s"), str(smtpd / "current")],
+        ]
+    )
+    assert plan([str(send)], ReadStats()) == [
+        [str(send / "current")],
+        [str(smtpd / "@4000000069183b5a1c2d3e4f.s"), str(smtpd / "current")],
+    ]

@@ -141,8 +141,42 @@ def _regular(path: str) -> bool:
         return False
 
 
+_MULTILOG_DEPTH = 2  # /var/log -> qmail -> smtpd/current
+
+
+def _multilog_subdirs(directory: str, depth: int) -> list[str]:
+    """Subdirectories (symlinks not followed) up to ``depth`` down that hold a multilog ``current``.
+
+    daemontools gives every service its own log directory (/var/log/qmail/current for
+    qmail-send, /var/log/qmail/smtpd/current for qmail-smtpd): naming /var/log/qmail must
+    read both, as naming /var/log reads mail.log and its rotations.
+    """
+    found: list[str] = []
+    if depth <= 0:
+        return found
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        current = os.path.join(entry.path, MULTILOG_CURRENT)
+        if _regular(current) and _is_multilog(current):
+            found.append(entry.path)
+        found.extend(_multilog_subdirs(entry.path, depth - 1))
+    return found
+
+
 def discover(directory: str, stats: ReadStats) -> list[str]:
-    """The mail log files in ``directory`` (not recursive), grouped by series, oldest first."""
+    """The mail log files in ``directory``, grouped by series, oldest first.
+
+    Not recursive, except for daemontools log directories (a multilog ``current``)
+    up to two levels down.
+    """
     try:
         names = sorted(os.listdir(directory))
     except OSError as exc:
@@ -170,13 +204,21 @@ def discover(directory: str, stats: ReadStats) -> list[str]:
             target.append((rotation.base, rotation.rank, path))
     if not any(base in _FULL_MAIL_LOGS for base, _rank, _path in chosen):
         chosen.extend(subsets)
+    chosen.sort()
+    for sub in _multilog_subdirs(directory, _MULTILOG_DEPTH):
+        found = []
+        for name in os.listdir(sub):
+            path = os.path.join(sub, name)
+            rotation = rotation_of(name)
+            if rotation.base == MULTILOG_CURRENT and _regular(path) and _is_multilog(path):
+                found.append((rotation.base, rotation.rank, path))
+        chosen.extend(sorted(found))
     if not chosen:
         raise SourceError(
             f"{directory}: no mail log files found (looked for mail.log*, maillog*, mail*.log*, "
             "dovecot*.log*, postfix*.log*, exim_mainlog*, mainlog*, mail.info*, journald *.json, "
             "multilog current)"
         )
-    chosen.sort()
     readable = []
     for _base, _rank, path in chosen:
         if os.access(path, os.R_OK):
