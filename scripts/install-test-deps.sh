@@ -49,6 +49,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# ---- MTAs that cannot be installed beside Postfix (they conflict as the system MTA) ----
+# The real-daemon tests of Exim and OpenSMTPD unpack these packages into a temp root and run
+# them in a private mount namespace; fetch the .debs here so the tests find them cached.
+DEBS=(exim4-daemon-light exim4-base exim4-config libidn12 opensmtpd)
+if [ "$(id -u)" = 0 ]; then
+  debdir="${XDG_CACHE_HOME:-$HOME/.cache}/mailwarden-tests/debs"
+  mkdir -p "$debdir"
+  want=()
+  for p in "${DEBS[@]}"; do ls "$debdir/${p}"_*.deb >/dev/null 2>&1 || want+=("$p"); done
+  if [ ${#want[@]} -gt 0 ]; then
+    echo "install-test-deps: fetching ${want[*]} (.deb only, not installed)" >&2
+    if ! (cd "$debdir" && timeout 600 apt-get download -qq "${want[@]}" </dev/null); then
+      timeout 900 apt-get -o DPkg::Lock::Timeout=300 update -qq
+      (cd "$debdir" && timeout 600 apt-get download -qq "${want[@]}" </dev/null)
+    fi
+  fi
+fi
+
 # ---- Python venv ----
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
