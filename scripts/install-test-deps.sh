@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(postfix dovecot-core dovecot-imapd dovecot-pop3d swaks pflogsumm netcat-openbsd dnsutils
-      rbldnsd redis-server nftables daemontools php-cli)
+      rbldnsd redis-server nftables daemontools php-cli libsasl2-modules libsasl2-modules-db)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 
@@ -52,7 +52,7 @@ fi
 # ---- MTAs that cannot be installed beside Postfix (they conflict as the system MTA) ----
 # The real-daemon tests of Exim and OpenSMTPD unpack these packages into a temp root and run
 # them in a private mount namespace; fetch the .debs here so the tests find them cached.
-DEBS=(exim4-daemon-light exim4-base exim4-config libidn12 opensmtpd)
+DEBS=(exim4-daemon-light exim4-base exim4-config libidn12 opensmtpd sendmail-bin sendmail-base sendmail-cf m4 sasl2-bin)
 if [ "$(id -u)" = 0 ]; then
   debdir="${XDG_CACHE_HOME:-$HOME/.cache}/mailwarden-tests/debs"
   mkdir -p "$debdir"
