@@ -17,14 +17,17 @@ from functools import lru_cache
 
 from mailwarden.formats.base import normalise_ip as _normalise_ip
 
-_MESSAGE_ID = re.compile(
+MESSAGE_ID = re.compile(
     r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{2}|[0-9A-Za-z]{11}-[0-9A-Za-z]{4})(?= |\Z)", re.ASCII
 )
 _MAX_ADDR = 64
-_PORT = re.compile(r":(\d{1,5})", re.ASCII)
-# What Exim writes right after the client's [addr] or [addr]:port in H=
-# (host_and_ident(), add_host_info_for_log()) and the line texts that follow it.
-_AFTER_HOST = (" ", ":", "")
+# ``[addr]`` or ``[addr]:port`` followed by what Exim writes after it in H= (a blank, ``:``
+# or the end: host_and_ident(), add_host_info_for_log()). The address is up to _MAX_ADDR
+# characters without blanks or brackets; the port's digits are taken possessively (a sixth
+# digit fails the match rather than shortening the port). No backtracking beyond linear.
+_BRACKET = re.compile(r"\[([^\] \[]{0,64})\](?::([0-9]{1,5}+))?+(?=[ :]|\Z)")
+# "550 5.7.1 ..." / "550-5.7.1 ...": the code, and the enhanced status when it is the whole first word.
+_REPLY = re.compile(r"([0-9]{3})[ -](?:([245]\.[0-9]{1,3}\.[0-9]{1,3})(?= |\Z))?")
 
 
 @lru_cache(maxsize=8192)
@@ -57,7 +60,7 @@ def is_message_id(text: str, start: int = 0) -> int:
     """
     if text[start + 6 : start + 7] != "-":
         return 0
-    m = _MESSAGE_ID.match(text, start)
+    m = MESSAGE_ID.match(text, start)
     return m.end() - start if m else 0
 
 
@@ -172,22 +175,11 @@ def parse_host(text: str, start: int) -> tuple[str, str, str | None, int, str] |
 
 def _bracket(text: str, pos: int) -> tuple[str | None, int, str] | None:
     """``[ip]`` or ``[ip]:port`` at ``pos`` followed by a blank, ``:`` or the end."""
-    close = text.find("]", pos + 1, pos + 2 + _MAX_ADDR)
-    if close < 0:
+    m = _BRACKET.match(text, pos)
+    if m is None:
         return None
-    end = close + 1
-    port = ""
-    if text.startswith(":", end):
-        m = _PORT.match(text, end)
-        if m is not None:
-            port = m[1]
-            end = m.end()
-    if text[end : end + 1] not in _AFTER_HOST:
-        return None
-    inner = text[pos + 1 : close]
-    if " " in inner or "[" in inner:
-        return None
-    return ip_of(inner), end, port
+    inner = m[1]
+    return (_cached_ip(inner) if inner else None), m.end(), m[2] or ""
 
 
 def field(text: str, key: str, start: int = 0, end: int = -1) -> str | None:
@@ -203,23 +195,14 @@ def field(text: str, key: str, start: int = 0, end: int = -1) -> str | None:
 
 def split_reply(reply: str) -> tuple[str, str]:
     """``("550", "5.7.1")`` from ``550 5.7.1 ...`` or ``550-5.7.1 ...``; blanks when absent."""
-    if len(reply) < 4 or not reply[:3].isdecimal() or not reply[:3].isascii() or reply[3] not in " -":
+    m = _REPLY.match(reply)
+    if m is None:
         return "", ""
-    code = reply[:3]
-    rest = reply[4:]
-    sp = rest.find(" ")
-    token = rest if sp < 0 else rest[:sp]
-    parts = token.split(".")
-    if (
-        len(parts) == 3
-        and parts[0] in ("2", "4", "5")
-        and all(0 < len(p) <= 3 and p.isdecimal() and p.isascii() for p in parts[1:])
-    ):
-        return code, token
-    return code, ""
+    return m[1], m[2] or ""
 
 
 __all__ = [
+    "MESSAGE_ID",
     "end_of_quoted",
     "field",
     "ip_of",

@@ -9,12 +9,13 @@ the fields Exim wrote after them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from mailwarden.formats._exim_fields import (
     end_of_quoted,
-    field,
+    ip_of,
     is_message_id,
     parse_host,
     skip_address,
@@ -36,6 +37,21 @@ from mailwarden.model import (
 )
 
 NOTHING: tuple[Event, ...] = ()
+# "H=[name ][(helo) ][addr][ I=[iface]:port]" of an arrival when the HELO holds no ")": the
+# shapes parse_host reads the same way (name up to the first blank, the HELO up to its ") ",
+# the address as _exim_fields._bracket takes it), then +incoming_interface's port.
+_RECEIVED_HOST = re.compile(
+    r"(?:([^ (\[][^ ]*) )?(?:\(([^)]*)\) )?\[([^\] \[]{0,64})\](?::([0-9]{1,5}+))?+(?=[ :]|\Z)"
+    r"((?: I=\[[^\]]{0,65}\]:([^ ]*))?)"
+).match
+# "rcpt R=router T=transport H=name [ip] ... C="reply"" (a delivery with nothing quoted or
+# escaped before the reply's closing quote and no port): the first " T=", " H=" and ' C="'
+# after the recipient are these, since no value before them holds a blank or a quote.
+_SENT = re.compile(
+    r'([^ "]+) R=[^ "]* T=([^ "]*) H=([^ "]*) \[([^\] "]{0,68})\](?!:)[^"]* C="([^"\\]*)"'
+).match
+# " H=name [ip]" of a delivery: the name, an optional "DS " and the first "]" within 70 characters.
+_RELAY_HOST = re.compile(r"([^ ]*) (?:DS )?\[([^\]]{0,68})\]").match
 SUBMISSION_PORTS = frozenset({"465", "587"})
 _SMTP_ERROR = "SMTP error from remote mail server after "
 # Per-message chatter that says nothing about who sent a message or where it went.
@@ -58,16 +74,16 @@ def parse_with_id(record: Record, msg: str, n: int) -> Sequence[Event] | None:
     qid = msg[:n]
     rest = msg[n + 1 :]
     head = rest[:3]
+    if head == "=> " or head == "-> " or head == ">> ":  # noqa: PLR1714 - faster than a tuple test
+        return _delivery(record, qid, rest, "sent")
     if head == "<= ":
         return _received(record, qid, rest)
-    if head in ("=> ", "-> ", ">> "):
-        return _delivery(record, qid, rest, "sent")
+    if rest == "Completed" or rest.startswith("Completed QT="):
+        return [MessageRemoved(ts=record.ts, source=record.source, host=record.host, queue_id=qid)]
     if head == "** ":
         return _delivery(record, qid, rest, "bounced")
     if head == "== ":
         return _delivery(record, qid, rest, "deferred")
-    if rest == "Completed" or rest.startswith("Completed QT="):
-        return [MessageRemoved(ts=record.ts, source=record.source, host=record.host, queue_id=qid)]
     if rest.startswith("Frozen"):
         return [
             MessageInfo(
@@ -93,131 +109,161 @@ def parse_with_id(record: Record, msg: str, n: int) -> Sequence[Event] | None:
 
 
 def _received(record: Record, qid: str, rest: str) -> Sequence[Event] | None:
-    """``<= sender [R=id] [H=host [I=..]] [U=ident|login] [Ci=..] P=proto ... S=size ...``."""
-    if rest.startswith("<= <>"):
+    """``<= sender [R=id] [H=host [I=..]] [U=ident|login] [Ci=..] P=proto ... S=size ...``.
+
+    One function on purpose: this is the hottest line of a mainlog (one per message).
+    """
+    find = rest.find
+    startswith = rest.startswith
+    if startswith("<= <>"):
         sender, pos = "", 5
     else:
-        sp = skip_address(rest, 3, " ")
-        if sp < 0:
-            return None
-        sender, pos = rest[3:sp], sp
-    events: list[Event] = []
-    if rest.startswith(" R=", pos):
-        end = rest.find(" ", pos + 3)
+        pos = find(" ", 3)
+        if pos < 0 or find('"', 3, pos) >= 0:  # no blank, or a quoted local part: skip it quote-aware
+            pos = skip_address(rest, 3, " ")
+            if pos < 0:
+                return None
+        sender = rest[3:pos]
+    bounce: BounceNotification | None = None
+    if startswith(" R=", pos):
+        end = find(" ", pos + 3)
         end = len(rest) if end < 0 else end
         ref = rest[pos + 3 : end]
         pos = end
         if not is_message_id(ref) or len(ref) not in (16, 23):
             return None
-        events.append(
-            BounceNotification(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                queue_id=ref,
-                notice_queue_id=qid,
-                kind="delay" if _is_delay_warning(rest, pos, ref) else "non_delivery",
-            )
+        bounce = BounceNotification(
+            ts=record.ts,
+            source=record.source,
+            host=record.host,
+            queue_id=ref,
+            notice_queue_id=qid,
+            kind="delay" if _is_delay_warning(rest, pos, ref) else "non_delivery",
         )
-    if rest.startswith(" DS", pos) and rest.startswith(" DS H=", pos):
+    if startswith(" DS H=", pos):
         pos += 3
     client: str | None = None
     client_name = ""
-    has_host = rest.startswith(" H=", pos)
+    has_host = startswith(" H=", pos)
     service = "smtp"
     if has_host:
-        host = parse_host(rest, pos + 3)
-        if host is None:
-            return None
-        client_name, _, client, pos, _ = host
-        iface = _interface_port(rest, pos)
-        if iface in SUBMISSION_PORTS:
-            service = "submission"
+        m = _RECEIVED_HOST(rest, pos + 3)
+        if m is not None:  # the plain shapes, read exactly as parse_host reads them
+            client_name = m[1] or ""
+            inner = m[3]
+            client = ip_of(inner) if inner else None
+            pos = m.start(5)
+            if m[6] in SUBMISSION_PORTS:
+                service = "submission"
+        else:
+            host = parse_host(rest, pos + 3)
+            if host is None:
+                return None
+            client_name, _, client, pos, _ = host
+        # " I=[addr]:port" right after the host (log_selector +incoming_interface)
+        if m is None and startswith(" I=[", pos):
+            close = find("]", pos + 4, pos + 70)
+            if close >= 0 and startswith(":", close + 1):
+                sp = find(" ", close)
+                if rest[close + 2 : sp if sp >= 0 else len(rest)] in SUBMISSION_PORTS:
+                    service = "submission"
     # P= is always written; the first " P=" after the host is Exim's (the
     # ident after U= is a single blank-free token).
-    p_at = rest.find(" P=", pos)
+    p_at = find(" P=", pos)
     if p_at < 0:
         return None
     user = ""
     if not has_host:
-        u_at = rest.find(" U=", pos, p_at + 1)
+        u_at = find(" U=", pos, p_at + 1)
         if u_at >= 0:
             user = rest[u_at + 3 : p_at]
             if " " in user:
                 return None
-    s_at = rest.find(" S=", p_at)
+    s_at = find(" S=", p_at)
     if s_at < 0:
         return None
-    s_end = s_at + 3
-    while s_end < len(rest) and rest[s_end].isdigit() and s_end - s_at < 22:
-        s_end += 1
+    s_end = find(" ", s_at + 3)
+    if s_end < 0:
+        s_end = len(rest)
     size_text = rest[s_at + 3 : s_end]
-    if not size_text.isascii() or not size_text.isdigit() or rest[s_end : s_end + 1] not in (" ", ""):
+    if len(size_text) > 19 or not size_text.isascii() or not size_text.isdigit():
         return None
     account = method = ""
-    a_at = rest.find(" A=", p_at, s_at)
+    a_at = find(" A=", p_at, s_at)
     if a_at >= 0:
-        colon = rest.find(":", a_at + 3, s_at)
+        colon = find(":", a_at + 3, s_at)
         if colon >= 0:
             method = rest[a_at + 3 : colon]
             tail = rest[colon + 1 : s_at]
             # +smtp_mailauth appends ":<AUTH= sender>" (client text) to the id.
             account = tail.partition(":")[0]
-            for stop in (" PRDR", " PRX=", " K"):
-                cut = account.find(stop)
-                if cut >= 0:
-                    account = account[:cut]
+            if " " in account:
+                for stop in (" PRDR", " PRX=", " K"):
+                    cut = account.find(stop)
+                    if cut >= 0:
+                        account = account[:cut]
         else:
             method = rest[a_at + 3 : s_at].partition(" ")[0]
+    # Recipients of " for a b c" (+received_recipients), after the quoted subject; 0 if unknown.
+    nrcpt = 0
+    look = s_end
+    t_at = find(' T="', look)
+    if t_at >= 0:
+        look = end_of_quoted(rest, t_at + 3)
+    if look >= 0:
+        f_at = find(" for ", look)
+        if f_at >= 0:
+            start = f_at + 5
+            if find('"', start) < 0:
+                if start < len(rest):
+                    nrcpt = rest.count(" ", start) + (0 if rest.endswith(" ") else 1)
+            else:
+                nrcpt = _recipient_count(rest, start)
     ts, src, hst = record.ts, record.source, record.host
+    queued = MessageQueued(
+        ts=ts, source=src, host=hst, queue_id=qid, sender=sender, size=int(size_text), nrcpt=nrcpt
+    )
     if has_host:
-        events.append(
-            MessageReceived(
-                ts=ts,
-                source=src,
-                host=hst,
-                queue_id=qid,
-                service=service,
-                client=client,
-                client_name=client_name,
-                sasl_username=account,
-                sasl_method=method,
-            )
-        )
         if account:
-            events.append(
+            events: list[Event] = [
+                MessageReceived(
+                    ts=ts,
+                    source=src,
+                    host=hst,
+                    queue_id=qid,
+                    service=service,
+                    client=client,
+                    client_name=client_name,
+                    sasl_username=account,
+                    sasl_method=method,
+                ),
                 AuthSucceeded(
                     ts=ts, source=src, host=hst, service=service, user=account, client=client, method=method
-                )
-            )
-    elif user and not events:
-        # A bounce (R=) is Exim's own message, not a submission by its uid.
-        events.append(
-            LocalSubmission(ts=ts, source=src, host=hst, queue_id=qid, uid=None, sender=sender, user=user)
-        )
-    events.append(
-        MessageQueued(
+                ),
+                queued,
+            ]
+            if bounce is not None:
+                events.insert(0, bounce)
+            return events
+        received = MessageReceived(
             ts=ts,
             source=src,
             host=hst,
             queue_id=qid,
-            sender=sender,
-            size=int(size_text),
-            nrcpt=_recipient_count(rest, s_end),
+            service=service,
+            client=client,
+            client_name=client_name,
+            sasl_method=method,
         )
-    )
-    return events
-
-
-def _interface_port(rest: str, pos: int) -> str:
-    """Port of `` I=[addr]:port`` right after the host (log_selector +incoming_interface)."""
-    if not rest.startswith(" I=[", pos):
-        return ""
-    close = rest.find("]", pos + 4, pos + 70)
-    if close < 0 or not rest.startswith(":", close + 1):
-        return ""
-    sp = rest.find(" ", close)
-    return rest[close + 2 : sp if sp >= 0 else len(rest)]
+        return [received, queued] if bounce is None else [bounce, received, queued]
+    if bounce is not None:
+        return [bounce, queued]
+    if user:
+        return [
+            LocalSubmission(ts=ts, source=src, host=hst, queue_id=qid, uid=None, sender=sender, user=user),
+            queued,
+        ]
+    return [queued]
 
 
 def _is_delay_warning(rest: str, pos: int, ref: str) -> bool:
@@ -225,18 +271,9 @@ def _is_delay_warning(rest: str, pos: int, ref: str) -> bool:
     return rest.find(f' T="Warning: message {ref} delayed', pos) >= 0
 
 
-def _recipient_count(rest: str, pos: int) -> int:
-    """Recipients of `` for a b c`` (+received_recipients), after the quoted subject; 0 if unknown."""
-    t_at = rest.find(' T="', pos)
-    if t_at >= 0:
-        pos = end_of_quoted(rest, t_at + 3)
-        if pos < 0:
-            return 0
-    f_at = rest.find(" for ", pos)
-    if f_at < 0:
-        return 0
+def _recipient_count(rest: str, i: int) -> int:
+    """Count the recipients from ``i`` on, skipping quoted local parts (which may hold blanks)."""
     count = 0
-    i = f_at + 5
     n = len(rest)
     while i < n:
         sp = skip_address(rest, i, " ")
@@ -256,51 +293,80 @@ def _delivery(record: Record, qid: str, rest: str, status: str) -> Sequence[Even
     ``**`` lines end with `` : <reason>`` (``: `` before 4.8x), ``==`` lines with
     ``defer (errno)[: strerror][ H=host [ip]][: message]``.
     """
-    sp = skip_address(rest, 3, " ")
-    end = len(rest) if sp < 0 else sp
+    if status == "sent":
+        m = _SENT(rest, 3)
+        if m is not None:  # the common remote delivery, read exactly as below
+            reply = m[5]
+            code, dsn = split_reply(reply)
+            if not dsn and code.startswith("2"):
+                dsn = "2.0.0"
+            return [
+                DeliveryAttempted(
+                    ts=record.ts,
+                    source=record.source,
+                    host=record.host,
+                    queue_id=qid,
+                    recipient=m[1],
+                    status=status,
+                    relay=f"{m[3]}[{m[4]}]",
+                    dsn=dsn,
+                    reply=reply,
+                    transport=transport_kind(m[2], True),
+                )
+            ]
+    find = rest.find
+    startswith = rest.startswith
+    n = len(rest)
+    sp = find(" ", 3)
+    if find('"', 3, n if sp < 0 else sp) >= 0:  # a quoted local part: skip it quote-aware
+        sp = skip_address(rest, 3, " ")
+    end = n if sp < 0 else sp
     recipient = rest[3:end]
     if not recipient:
         return None
     pos = end
     parent = ""
-    if rest.startswith(" <", pos):
+    if startswith(" R=", pos):
+        pass  # the common case: the router follows the recipient directly
+    elif startswith(" <", pos):
         close = skip_address(rest, pos + 2, ">")
         if close < 0:
             return None
         parent = rest[pos + 2 : close]
         pos = close + 1
-    elif rest.startswith(" (", pos):  # +all_parents: " (parent, parent)"
+    elif startswith(" (", pos):  # +all_parents: " (parent, parent)"
         close = skip_address(rest, pos + 2, ")")
         if close < 0:
             return None
         pos = close + 1
-        if rest.startswith(" <", pos):
+        if startswith(" <", pos):
             close = skip_address(rest, pos + 2, ">")
             if close < 0:
                 return None
             pos = close + 1
-    for key in (" F=<", " P=<"):
-        if rest.startswith(key, pos):
-            close = skip_address(rest, pos + 4, ">")
-            if close < 0:
-                return None
-            pos = close + 1
-    if rest.startswith(" Q=", pos):
-        q_end = rest.find(" ", pos + 3)
-        pos = len(rest) if q_end < 0 else q_end
-    # From here on everything up to the reply is server-written.
-    reply_at = len(rest)
+    if not startswith(" R=", pos):
+        for key in (" F=<", " P=<"):
+            if startswith(key, pos):
+                close = skip_address(rest, pos + 4, ">")
+                if close < 0:
+                    return None
+                pos = close + 1
+        if startswith(" Q=", pos):
+            q_end = find(" ", pos + 3)
+            pos = n if q_end < 0 else q_end
+    # From here on everything up to the reply is server-written: the fields are rest[pos:reply_at].
+    reply_at = n
     reply = ""
     if status == "deferred":
-        d_at = rest.find(" defer (", pos)
+        d_at = find(" defer (", pos)
         if d_at < 0:
             return None
         reply_at = d_at
         reply = _defer_reason(rest, d_at + 8)
     elif status == "bounced":
-        c_at = rest.find(" : ", pos)
+        c_at = find(" : ", pos)
         if c_at < 0:
-            c_at = rest.find(": ", pos)
+            c_at = find(": ", pos)
             if c_at < 0:
                 return None
             reason = rest[c_at + 2 :]
@@ -308,17 +374,24 @@ def _delivery(record: Record, qid: str, rest: str, status: str) -> Sequence[Even
             reason = rest[c_at + 3 :]
         reply_at = c_at
         reply = _remote_reply(reason)
-    fields = rest[pos:reply_at]
-    transport_name = field(fields, "T") or ""
-    relay, remote = _relay(fields)
+    transport_name = ""
+    t_at = find(" T=", pos, reply_at)
+    if t_at >= 0:
+        t_end = find(" ", t_at + 3, reply_at)
+        transport_name = rest[t_at + 3 : reply_at if t_end < 0 else t_end]
+    relay, remote = _relay(rest, pos, reply_at)
     if status == "deferred" and not relay:
-        relay, remote = _relay(rest[reply_at:])
+        relay, remote = _relay(rest, reply_at, n)
     if status == "sent":
-        c_at = fields.find(' C="')
+        c_at = find(' C="', pos)
         if c_at >= 0:
-            c_end = end_of_quoted(fields, c_at + 3)
-            if c_end > 0:
-                reply = unquote(fields[c_at + 4 : c_end - 1])
+            q_at = find('"', c_at + 4)
+            if q_at >= 0 and find("\\", c_at + 4, q_at) < 0:  # nothing escaped: the text as it is
+                reply = rest[c_at + 4 : q_at]
+            else:
+                c_end = end_of_quoted(rest, c_at + 3)
+                if c_end > 0:
+                    reply = unquote(rest[c_at + 4 : c_end - 1])
     code, dsn = split_reply(reply)
     if not dsn and status == "sent" and code.startswith("2"):
         dsn = "2.0.0"
@@ -342,32 +415,36 @@ def _delivery(record: Record, qid: str, rest: str, status: str) -> Sequence[Even
     ]
 
 
-def _relay(fields: str) -> tuple[str, bool]:
-    """``("mx.example.net[192.0.2.25]:25", True)`` from `` H=name [ip][:port]``; local H= has no [ip]."""
-    h_at = fields.find(" H=")
+def _relay(text: str, lo: int, hi: int) -> tuple[str, bool]:
+    """``("mx.example.net[192.0.2.25]:25", True)`` from `` H=name [ip][:port]`` in ``text[lo:hi]``;
+    a local H= has no [ip]."""
+    h_at = text.find(" H=", lo, hi)
     if h_at < 0:
         return "", False
     start = h_at + 3
-    sp = fields.find(" ", start)
-    name = fields[start : sp if sp >= 0 else len(fields)]
+    m = _RELAY_HOST(text, start, hi)
+    if m is not None and text[m.end() : m.end() + 1] != ":":  # "name [ip]", no port
+        return f"{m[1]}[{m[2]}]", True
+    sp = text.find(" ", start, hi)
     if sp < 0:
-        return name, False
+        return text[start:hi], False
+    name = text[start:sp]
     look = sp + 1
-    if fields.startswith("DS ", look):
+    if text.startswith("DS ", look, hi):
         look += 3
-    if not fields.startswith("[", look):
+    if not text.startswith("[", look, hi):
         return name, False
-    close = fields.find("]", look, look + 70)
+    close = text.find("]", look, min(look + 70, hi))
     if close < 0:
         return name, False
-    ip = fields[look + 1 : close]
+    ip = text[look + 1 : close]
     port = ""
-    if fields.startswith(":", close + 1):
+    if text.startswith(":", close + 1, hi):
         k = close + 2
-        while k < len(fields) and k - close < 8 and fields[k].isdigit():
+        while k < hi and k - close < 8 and text[k].isdigit():
             k += 1
         if k > close + 2:
-            port = fields[close + 1 : k]
+            port = text[close + 1 : k]
     return f"{name}[{ip}]{port}", True
 
 

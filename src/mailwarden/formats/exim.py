@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mailwarden.formats._exim_fields import is_message_id
+from mailwarden.formats._exim_fields import MESSAGE_ID
 from mailwarden.formats._exim_message import NOTHING, parse_with_id
 from mailwarden.formats._exim_smtp import parse_session
 from mailwarden.formats.base import Handler
 from mailwarden.model import Event, Record
 
 _PROGRAMS = frozenset({"exim", "exim4"})
+_MESSAGE_ID = MESSAGE_ID.match
+# After a message id, the forms that are session lines about that message.
+_ID_SESSION = ("H=", "F=", "U=", "SMTP connection from ")
 
 
 def _main(record: Record, message: str, label: str) -> Sequence[Event] | None:
@@ -40,14 +43,15 @@ def _main(record: Record, message: str, label: str) -> Sequence[Event] | None:
         msg = stripped
     if msg[:1] == "[":
         msg = _strip_pid(msg)
-    n = is_message_id(msg)
-    if n:
-        at = n
-        if msg.startswith(("H=", "F=", "U=", "SMTP connection from "), at + 1):
-            # "<id> H=... F=<..> rejected after DATA: ..." (the id is the refused message's),
-            # "<id> SMTP connection from ... lost while reading message data"
-            return parse_session(record, msg[at + 1 :])
-        return parse_with_id(record, msg, n)
+    if msg[6:7] == "-":
+        m = _MESSAGE_ID(msg)
+        if m is not None:
+            n = m.end()
+            if msg.startswith(_ID_SESSION, n + 1):
+                # "<id> H=... F=<..> rejected after DATA: ..." (the id is the refused message's),
+                # "<id> SMTP connection from ... lost while reading message data"
+                return parse_session(record, msg[n + 1 :])
+            return parse_with_id(record, msg, n)
     return parse_session(record, msg)
 
 
@@ -105,6 +109,15 @@ class EximFormat:
         return route[0](record, record.message, route[1])
 
     def _syslog_or_main(self, record: Record, message: str, label: str) -> Sequence[Event] | None:
+        if message[6:7] == "-" and not record.host:
+            # The bulk of Exim's own mainlog: a line that starts with a message id (no
+            # stamp, pid or split part can start like one; nothing is written twice).
+            m = _MESSAGE_ID(message)
+            if m is not None:
+                n = m.end()
+                if message[n + 1 : n + 2] in "HFUS" and message.startswith(_ID_SESSION, n + 1):
+                    return parse_session(record, message[n + 1 :])
+                return parse_with_id(record, message, n)
         if message[:1] == "[":
             part = _split_part(message)
             if part is not None:
