@@ -373,7 +373,7 @@ def _delivery(record: Record, qid: str, rest: str, status: str) -> Sequence[Even
         else:
             reason = rest[c_at + 3 :]
         reply_at = c_at
-        reply = _remote_reply(reason)
+        reply = _remote_reply(_without_deliver_time(reason))
     transport_name = ""
     t_at = find(" T=", pos, reply_at)
     if t_at >= 0:
@@ -466,6 +466,17 @@ def _defer_reason(rest: str, pos: int) -> str:
         msg = tail[colon + 2 :] if colon >= 0 else ""
         return f"{head}: {msg}" if head and msg else head or msg
     return tail
+
+
+def _without_deliver_time(reason: str) -> str:
+    """Drop the `` DT=0.123s`` that ``+deliver_time`` appends after a failure's reason (seen on a
+    real Exim 4.96): it is Exim's figure, not part of the remote reply."""
+    at = reason.rfind(" DT=")
+    if at >= 0 and reason.endswith("s"):
+        figure = reason[at + 4 : -1].replace(".", "", 1)
+        if figure.isascii() and figure.isdigit():
+            return reason[:at]
+    return reason
 
 
 def _remote_reply(reason: str) -> str:
