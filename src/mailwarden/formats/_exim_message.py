@@ -473,7 +473,7 @@ def _without_deliver_time(reason: str) -> str:
     real Exim 4.96): it is Exim's figure, not part of the remote reply."""
     at = reason.rfind(" DT=")
     if at >= 0 and reason.endswith("s"):
-        figure = reason[at + 4 : -1].replace(".", "", 1)
+        figure = reason[at + 4 : -1].removesuffix("m").replace(".", "", 1)
         if figure.isascii() and figure.isdigit():
             return reason[:at]
     return reason

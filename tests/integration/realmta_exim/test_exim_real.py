@@ -722,22 +722,11 @@ def scenario(request: pytest.FixtureRequest, extracted_exim: ExtractedExim) -> I
 # tests
 
 
-# Parser gaps seen with log_selector = +all (Exim 4.96), reported to the parser authors. Only
-# these exact shapes turn into an xfail (anything else still fails); once the parser handles
-# them the tests simply pass.
-_GAP_INCOMPLETE = re.compile(
-    r"^H=\S+ \[127\.0\.0\.1\]:\d+ I=\[127\.0\.0\.1\]:\d+ incomplete transaction \(QUIT\) from <"
-)
-_GAP_DT = re.compile(r" DT=\d+(?:\.\d+)?m?s$")
-
-
 @pytest.mark.integration
 def test_real_exim_log_parses(scenario: Played) -> None:
     events, stats = scenario.read()
     assert events
     unparsed = [r.message for r in stats.unparsed_samples]
-    if scenario.selector == "all" and unparsed and all(_GAP_INCOMPLETE.match(m) for m in unparsed):
-        pytest.xfail(f"known parser gap (+smtp_incomplete_transaction), not understood: {unparsed}")
     assert stats.unparsed == {}, f"unparsed real Exim lines ({scenario.selector}): {unparsed}"
 
 
@@ -809,9 +798,6 @@ def test_real_exim_remote_replies(scenario: Played) -> None:
         for e in events
         if isinstance(e, DeliveryAttempted) and e.queue_id == scenario.auth_id
     }
-    bounced = replies["blocked-user@example.net"]
-    if scenario.selector == "all" and _GAP_DT.search(bounced):
-        pytest.xfail(f"known parser gap (+deliver_time): ' DT=' kept in the '**' reply: {bounced!r}")
     assert replies["blocked-user@example.net"] == REPLY_BLOCK.format(ip="127.0.0.1")
     assert replies["rate-limited@example.org"] == REPLY_RATE.format(ip="127.0.0.1")
 
