@@ -50,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---- MTAs that cannot be installed beside Postfix (they conflict as the system MTA) ----
-# The real-daemon tests of Exim and OpenSMTPD unpack these packages into a temp root and run
+# The real-daemon tests of Exim, Sendmail, OpenSMTPD and Courier unpack these packages into a temp root and run
 # them in a private mount namespace; fetch the .debs here so the tests find them cached.
 DEBS=(exim4-daemon-light exim4-base exim4-config libidn12 opensmtpd sendmail-bin sendmail-base sendmail-cf m4 sasl2-bin
       courier-imap courier-pop courier-base courier-authlib courier-authdaemon courier-authlib-userdb gamin

@@ -38,6 +38,8 @@ TO_FIELDS = re.compile(
     re.ASCII,
 )
 CTLADDR_UID = re.compile(r" \((\d{1,10})/\d{1,10}\)$", re.ASCII)
+# relay= of a delivery to this host (a content filter, or the MTA the MSP hands to)
+LOOPBACK_RELAYS = ("[127.0.0.1]", "[IPv6:::1]", "[::1]")
 
 # mailer name -> transport of the event (``smtp`` makes a delivery external).
 TRANSPORTS = {
@@ -86,11 +88,25 @@ def host_addr(text: str, pos: int = 0) -> tuple[str, str | None, int] | None:
 
 
 def relay_value(value: str) -> tuple[str, str | None]:
-    """The value of a trailing ``relay=``: (name, client) for ``name [addr]``, (value, None) else."""
+    """The value of a trailing ``relay=``: (name, client) for ``name [addr]``, (value, None) else.
+
+    Relay values repeat (the same clients, MX hosts and MSP logins), so short ones are
+    cached; a long one (hostile text) is read afresh and never kept.
+    """
+    if len(value) > _RELAY_CACHE_TEXT:
+        return _relay_value(value)
+    return _cached_relay_value(value)
+
+
+def _relay_value(value: str) -> tuple[str, str | None]:
     m = HOST_ADDR.fullmatch(value)
     if m is None:
         return value, None
     return m.group(1) or "", ip(m.group(2))
+
+
+_RELAY_CACHE_TEXT = 128
+_cached_relay_value = lru_cache(maxsize=8192)(_relay_value)
 
 
 @lru_cache(maxsize=4096)
@@ -141,3 +157,28 @@ def split_recipients(text: str) -> list[str]:
 
 def bracketless(addr: str) -> str:
     return addr[1:-1] if addr.startswith("<") and addr.endswith(">") else addr
+
+
+def to_head(head: str) -> tuple[list[str], str, int | None]:
+    """``<a@x>,<b@y>[, ctladdr=u (uid/gid)]`` (a to= line up to ``, delay=``) -> (recipients, u, uid)."""
+    uid: int | None = None
+    ctladdr = ""
+    ctl_at = head.find(", ctladdr=")
+    if ctl_at >= 0:
+        ctladdr = head[ctl_at + 10 :]
+        head = head[:ctl_at]
+        um = CTLADDR_UID.search(ctladdr)
+        if um is not None:
+            uid = int(um.group(1))
+            ctladdr = ctladdr[: um.start()]
+    return split_recipients(head), ctladdr, uid
+
+
+def handoff_qid(relay: str, mailer: str, status: str, reply: str) -> str | None:
+    """The local MTA's queue id when a submission was relayed to it over loopback."""
+    if status != "sent" or mailer != "relay" or not relay.endswith(LOOPBACK_RELAYS):
+        return None
+    qid, sep, text = reply.partition(" ")
+    if sep and text.startswith("Message accepted for delivery") and split_qid(qid + ": x")[0]:
+        return qid
+    return None

@@ -29,109 +29,80 @@ A message has no single "done" line, so this parser keeps per-stream state
   (its first delivery, or any other line about it); so a web script's mail
   is one local submission, not a local SMTP injection as well.
 
-Shapes, ignored lines and citations: ``docs/formats/sendmail.md``;
+Stateless session lines (AUTH failures, ruleset rejects, ...) are read in
+``_sendmail_session``, fields in ``_sendmail_fields``. Shapes, ignored lines and
+citations: ``docs/formats/sendmail.md``;
 ``tests/golden/sendmail`` is the executable spec.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TypeVar
 
-from mailwarden.formats import _sendmail_fields as f
+from mailwarden.formats._sendmail_fields import (
+    LOOPBACK_RELAYS,
+    TO_FIELDS,
+    TRANSPORTS,
+    delay_seconds,
+    handoff_qid,
+    host_addr,
+    relay_value,
+    split_qid,
+    to_head,
+)
+from mailwarden.formats._sendmail_session import (
+    NOTHING,
+    QUIET,
+    about_client,
+    auth_failed,
+    disconnect,
+    pregreet,
+    rcpt_error,
+    ruleset,
+)
 from mailwarden.formats.base import Handler
 from mailwarden.model import (
-    AuthFailed,
     AuthSucceeded,
     BounceNotification,
     DeliveryAttempted,
-    Disconnect,
     Event,
     LocalSubmission,
     MessageQueued,
     MessageReceived,
     MessageRemoved,
     Record,
-    Rejected,
 )
 
 __all__ = ["SendmailFormat"]
 
 _PROGRAMS = frozenset({"sm-mta", "sendmail", "sm-msp-queue", "sm-acceptingconnections"})
-_NOTHING: tuple[Event, ...] = ()
 _MAX_STATE = 100_000
 _MAX_AUTH = 8192
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
-_LOOPBACK_RELAYS = ("[127.0.0.1]", "[IPv6:::1]", "[::1]")
-_STAGES = {"check_rcpt": "RCPT", "check_mail": "MAIL", "check_relay": "CONNECT"}
 _NOTICES = (
     ("DSN: ", "non_delivery"),
     ("return to sender: ", "non_delivery"),
     ("postmaster notify: ", "postmaster"),
     ("sender notify: ", "delay"),
 )
-# Lines understood and deliberately ignored (docs/formats/sendmail.md lists why).
-_QUIET = (
-    "STARTTLS",
-    "AUTH=client",
-    "Milter",
-    "milter",
-    "alias database",
-    "starting daemon",
-    "SYSERR",
-    "timeout waiting for input",
-    "collect: ",
-    "Authentication-Warning",
-    "tls_",
-    "clone ",
-    "done; delay=",
-    "Saved message in",
-    "headers too large",
-    "discarded",
-    "Message accepted for delivery",
-    "DSN: Return receipt",
-    "makeconnection",
-    "AUTH: available mech",
-    "sender notify",
-    "savemail",
-    "Losing ",
-    "NOQUEUE: SYSERR",
-    "grew WorkList",
-    "runqueue",
-    "rejecting connections on daemon",
-    "accepting connections again",
-    "restarting ",
-    "stopping daemon",
-    "SMTP outgoing connect",
-    "error connecting to filter",
-    "Connection rate limit",
-    "ruleset=tls_",
-    "ruleset=check_compat",
-    "ruleset=trust_auth",
-    "to=[more]",
-)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 _PERMANENT = ("User unknown", "Service unavailable", "Host unknown", "Data format error", "Unknown mailer")
 
 
-class _Msg:
-    """Recipients a queued message still has to finish."""
+def _put(table: OrderedDict[_K, _V], key: _K, value: _V, limit: int) -> int:
+    """Insert, evicting the oldest entry past ``limit``; returns how many were dropped.
 
-    __slots__ = ("done", "notice", "nrcpts")
-
-    def __init__(self, nrcpts: int, notice: bool = False) -> None:
-        self.nrcpts = nrcpts
-        self.done = 0
-        self.notice = notice
-
-
-def _put(table: dict[_K, _V], key: _K, value: _V, limit: int) -> int:
-    """Insert, evicting the oldest entry past ``limit``; returns how many were dropped."""
+    The tables are ``OrderedDict``s: evicting the oldest entry of a plain dict
+    (``next(iter(d))``) walks over every slot freed since its last resize, which
+    cost microseconds per line once a table was full.
+    """
     table.pop(key, None)
     table[key] = value
     if len(table) > limit:
-        del table[next(iter(table))]
+        table.popitem(last=False)
         return 1
     return 0
 
@@ -142,10 +113,11 @@ class SendmailFormat:
     name = "sendmail"
 
     def __init__(self) -> None:
-        self._auth: dict[int, tuple[str, str | None, str]] = {}
-        self._msgs: dict[str, _Msg] = {}
-        self._local: dict[str, tuple[str, str]] = {}
-        self._held: dict[str, MessageReceived] = {}
+        self._auth: OrderedDict[int, tuple[str, str | None, str]] = OrderedDict()
+        # queue id -> (recipients still to finish, whether it is a DSN's own id)
+        self._msgs: OrderedDict[str, tuple[int, bool]] = OrderedDict()
+        self._local: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._held: OrderedDict[str, MessageReceived] = OrderedDict()
         self.dropped = 0
 
     def claims(self, program: str) -> bool:
@@ -162,32 +134,44 @@ class SendmailFormat:
     # --- dispatch ---------------------------------------------------------------
 
     def _parse(self, record: Record, msg: str, label: str) -> Sequence[Event] | None:
-        qid, rest = f.split_qid(msg)
-        if qid is not None:
-            if rest.startswith("from="):
-                return self._from(record, qid, rest)
-            if rest.startswith("to="):
-                return self._to(record, qid, rest)
-            notice = self._notice(record, qid, rest)
-            if notice is not None:
-                return notice
+        # ``split_qid`` inlined, this runs for every line. ``NOQUEUE: `` and ``AUTH=server``
+        # lines never pass the test: their text before the first ": " is not alphanumeric.
+        colon = msg.find(": ", 8, 22)
+        if colon > 0:
+            qid = msg[:colon]
+            if qid.isalnum() and qid.isascii():
+                rest = msg[colon + 2 :]
+                if rest.startswith("from="):
+                    return self._from(record, qid, rest)
+                if rest.startswith("to="):
+                    return self._to(record, qid, rest)
+                notice = self._notice(record, qid, rest)
+                if notice is not None:
+                    return notice
+                return self._other(record, qid, rest)
+        if msg.startswith("AUTH=server, relay="):
+            return self._auth_ok(record, msg)
+        return self._other(record, None, msg[9:] if msg.startswith("NOQUEUE: ") else msg)
+
+    def _other(self, record: Record, qid: str | None, rest: str) -> Sequence[Event] | None:
+        """Every line that is not a from=, to= or DSN line of a queued message."""
         if rest.startswith("ruleset="):
-            return self._ruleset(record, rest)
+            return ruleset(record, rest)
         if rest.startswith("AUTH=server, relay="):
             return self._auth_ok(record, rest)
         if rest.startswith("AUTH failure ("):
-            return self._auth_failed(record, rest)
+            return auth_failed(record, rest)
         if rest.startswith("lost input channel from "):
-            return self._disconnect(record, rest, 24, "lost input channel")
+            return disconnect(record, rest, 24, "lost input channel")
         if rest.startswith("rejecting commands from "):
-            return self._pregreet(record, rest)
-        if rest.startswith(_QUIET):
-            return self._release(qid, _NOTHING)
+            return pregreet(record, rest)
+        if rest.startswith(QUIET):
+            return self._release(qid, NOTHING)
         if rest.startswith("<") and "... " in rest:
-            return self._release(qid, self._rcpt_error(record, rest))
-        found = f.host_addr(rest)
+            return self._release(qid, rcpt_error(record, rest))
+        found = host_addr(rest)
         if found is not None:
-            return self._about_client(record, rest, found)
+            return about_client(record, rest, found)
         return None
 
     def _release(self, qid: str | None, events: Sequence[Event]) -> Sequence[Event]:
@@ -201,33 +185,38 @@ class SendmailFormat:
 
     def _from(self, record: Record, qid: str, rest: str) -> Sequence[Event] | None:
         relay_at = rest.rfind(", relay=")
-        head = rest[:relay_at] if relay_at > 0 else rest
-        size_at = head.find(", size=")
+        end = relay_at if relay_at > 0 else len(rest)  # the fields before the last relay=
+        size_at = rest.find(", size=", 0, end)
         if size_at < 0:
             return None
-        fields = head[size_at + 2 :].split(", ", 4)
-        if len(fields) < 3 or not fields[0].startswith("size=") or not fields[2].startswith("nrcpts="):
+        # ``size=N, class=C, nrcpts=K``: the first three fields after the sender.
+        fields = rest[size_at + 7 : end].split(", ", 3)
+        if len(fields) < 3 or not fields[2].startswith("nrcpts="):
             return None
-        size, nrcpts = fields[0][5:], fields[2][7:]
+        size, nrcpts = fields[0], fields[2][7:]
         if not (size.isdigit() and nrcpts.isdigit() and len(size) < 19 and len(nrcpts) < 10):
             return None
-        sender = f.bracketless(head[5:size_at])
+        sender = rest[5:size_at]
+        if sender.startswith("<") and sender.endswith(">"):
+            sender = sender[1:-1]
         if nrcpts == "0" or relay_at < 0:
-            return _NOTHING  # a session whose recipients were all refused: nothing was queued
-        name, client = f.relay_value(rest[relay_at + 8 :])
-        events: list[Event] = []
-        old = self._msgs.get(qid)
-        if old is not None and not old.notice:
-            events.append(MessageRemoved(ts=record.ts, source=record.source, host=record.host, queue_id=qid))
-        self.dropped += _put(self._msgs, qid, _Msg(int(nrcpts)), _MAX_STATE)
+            return NOTHING  # a session whose recipients were all refused: nothing was queued
+        name, client = relay_value(rest[relay_at + 8 :])
+        ts, source, host = record.ts, record.source, record.host
+        msgs = self._msgs
+        count = int(nrcpts)
+        old = msgs.pop(qid, None)
+        events: list[Event] = (
+            [MessageRemoved(ts=ts, source=source, host=host, queue_id=qid)]
+            if old is not None and not old[1]
+            else []
+        )
+        msgs[qid] = (count, False)
+        if len(msgs) > _MAX_STATE:
+            msgs.popitem(last=False)
+            self.dropped += 1
         queued = MessageQueued(
-            ts=record.ts,
-            source=record.source,
-            host=record.host,
-            queue_id=qid,
-            sender=sender,
-            size=int(size),
-            nrcpt=int(nrcpts),
+            ts=ts, source=source, host=host, queue_id=qid, sender=sender, size=int(size), nrcpt=count
         )
         if client is None:
             if name.endswith("@localhost") or name == "localhost":
@@ -235,27 +224,28 @@ class SendmailFormat:
                 self.dropped += _put(self._local, qid, (login, sender), _MAX_STATE)
             events.append(queued)
             return events
-        proto_at = head.rfind(", proto=")
-        proto = head[proto_at + 8 :].partition(",")[0] if proto_at > 0 else ""
-        daemon_at = head.rfind(", daemon=")
-        daemon = head[daemon_at + 9 :].partition(",")[0] if daemon_at > 0 else ""
         user, method = "", ""
-        if "A" in proto[4:]:  # ESMTPA, ESMTPSA: the session authenticated
-            auth = self._auth.get(record.pid or 0)
-            if auth is not None and auth[1] == client:
-                user, method = auth[0], auth[2]
+        proto_at = rest.rfind(", proto=", 0, end)
+        if proto_at > 0:
+            comma = rest.find(",", proto_at + 8, end)
+            # ESMTPA, ESMTPSA (an "A" after the protocol's first four letters): authenticated
+            if "A" in rest[proto_at + 12 : comma if comma >= 0 else end]:
+                auth = self._auth.get(record.pid or 0)
+                if auth is not None and auth[1] == client:
+                    user, method = auth[0], auth[2]
+        daemon_at = rest.rfind(", daemon=", 0, end)
         received = MessageReceived(
-            ts=record.ts,
-            source=record.source,
-            host=record.host,
+            ts=ts,
+            source=source,
+            host=host,
             queue_id=qid,
-            service="submission" if daemon.startswith("MSA") else "smtp",
+            service="submission" if daemon_at > 0 and rest.startswith("MSA", daemon_at + 9, end) else "smtp",
             client=client,
             client_name=name,
             sasl_username=user,
             sasl_method=method,
         )
-        if client in _LOOPBACK and not user:
+        if not user and client in _LOOPBACK:
             self.dropped += _put(self._held, qid, received, _MAX_AUTH)
         else:
             events.append(received)
@@ -266,7 +256,7 @@ class SendmailFormat:
         m = None
         pos = rest.find(", delay=")
         while pos > 0:
-            m = f.TO_FIELDS.match(rest, pos)
+            m = TO_FIELDS.match(rest, pos)
             if m is not None:
                 break
             pos = rest.find(", delay=", pos + 8)
@@ -274,21 +264,17 @@ class SendmailFormat:
             return None
         head = rest[3:pos]
         uid: int | None = None
-        ctl_at = head.find(", ctladdr=")
         ctladdr = ""
-        if ctl_at >= 0:
-            ctladdr = head[ctl_at + 10 :]
-            head = head[:ctl_at]
-            um = f.CTLADDR_UID.search(ctladdr)
-            if um is not None:
-                uid = int(um.group(1))
-                ctladdr = ctladdr[: um.start()]
-        rcpts = f.split_recipients(head)
+        if "," in head or head.endswith(" [more]"):
+            rcpts, ctladdr, uid = to_head(head)
+        else:  # one recipient and no ctladdr=, the usual case
+            one = head.strip()
+            if one.startswith("<") and one.endswith(">"):
+                one = one[1:-1]
+            rcpts = [one] if one else []
         stat = rest[m.end() :]
-        mailer, relay, dsn = m.group(2) or "", (m.group(3) or "").strip(), m.group(4) or ""
-        transport = f.TRANSPORTS.get(mailer, mailer)
-        if relay.endswith(_LOOPBACK_RELAYS):
-            transport = "local"  # a hand-off to a filter or MTA on this host is not external
+        delay_text, mailer, relay, dsn, reply = m.groups("")
+        relay = relay.strip()
         if stat.startswith("Sent"):
             status = "sent"
         elif dsn.startswith("5.") or stat.startswith(_PERMANENT):
@@ -296,12 +282,14 @@ class SendmailFormat:
         elif stat.startswith("Deferred") or dsn.startswith("4."):
             status = "deferred"
         elif stat.startswith(("queued", "quarantined")):
-            return self._release(qid, _NOTHING)
+            return self._release(qid, NOTHING)
         else:
             return None
         if not rcpts:
             return None
-        reply = m.group(5) or ""
+        transport = TRANSPORTS.get(mailer, mailer)
+        if relay.endswith(LOOPBACK_RELAYS):
+            transport = "local"  # a hand-off to a filter or MTA on this host is not external
         if not reply:
             if stat.startswith("Deferred: "):
                 reply = stat[10:]
@@ -309,36 +297,36 @@ class SendmailFormat:
                 reply = stat[6:-1]
             else:
                 reply = stat
+        ts, source, host = record.ts, record.source, record.host
         events: list[Event] = []
-        local = self._local.pop(qid, None)
+        local = self._local.pop(qid, None) if self._local else None
         if local is not None:
-            login = ctladdr or local[0]
-            handoff = self._handoff(relay, mailer, status, reply)
-            sub = LocalSubmission(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                queue_id=handoff or qid,
-                uid=uid,
-                sender=local[1],
-                user=login,
+            handoff = handoff_qid(relay, mailer, status, reply)
+            events.append(
+                LocalSubmission(
+                    ts=ts,
+                    source=source,
+                    host=host,
+                    queue_id=handoff or qid,
+                    uid=uid,
+                    sender=local[1],
+                    user=ctladdr or local[0],
+                )
             )
             if handoff is not None:
                 self._held.pop(handoff, None)
-                events.append(sub)
                 self._finish(record, qid, len(rcpts), events)
                 return events
-            events.append(sub)
         held = self._held.pop(qid, None) if self._held else None
         if held is not None:
             events.insert(0, held)
-        delay = f.delay_seconds(m.group(1))
+        delay = delay_seconds(delay_text)
         for rcpt in rcpts:
             events.append(
                 DeliveryAttempted(
-                    ts=record.ts,
-                    source=record.source,
-                    host=record.host,
+                    ts=ts,
+                    source=source,
+                    host=host,
                     queue_id=qid,
                     recipient=rcpt,
                     status=status,
@@ -353,38 +341,26 @@ class SendmailFormat:
             self._finish(record, qid, len(rcpts), events)
         return events
 
-    @staticmethod
-    def _handoff(relay: str, mailer: str, status: str, reply: str) -> str | None:
-        """The local MTA's queue id when a submission was relayed to it over loopback."""
-        if (
-            status != "sent"
-            or mailer != "relay"
-            or not relay.endswith(("[127.0.0.1]", "[IPv6:::1]", "[::1]"))
-        ):
-            return None
-        qid, sep, text = reply.partition(" ")
-        if sep and text.startswith("Message accepted for delivery") and f.split_qid(qid + ": x")[0]:
-            return qid
-        return None
-
     def _finish(self, record: Record, qid: str, count: int, events: list[Event]) -> None:
         state = self._msgs.get(qid)
         if state is None:
             return
-        state.done += count
-        if state.done >= state.nrcpts:
+        left = state[0] - count
+        if left > 0:
+            self._msgs[qid] = (left, state[1])  # keeps its place in the eviction order
+        else:
             del self._msgs[qid]
             events.append(MessageRemoved(ts=record.ts, source=record.source, host=record.host, queue_id=qid))
 
     def _notice(self, record: Record, qid: str, rest: str) -> Sequence[Event] | None:
         """``<qid>: <dsn qid>: DSN: User unknown`` and its kin; None when not such a line."""
         notice, sep, text = rest.partition(": ")
-        if not sep or f.split_qid(notice + ": x")[0] != notice:
+        if not sep or split_qid(notice + ": x")[0] != notice:
             return None
         for prefix, base_kind in _NOTICES:
             if text.startswith(prefix):
                 kind = "success" if text.startswith("DSN: Return receipt") else base_kind
-                self.dropped += _put(self._msgs, notice, _Msg(1, notice=True), _MAX_STATE)
+                self.dropped += _put(self._msgs, notice, (1, True), _MAX_STATE)
                 event = BounceNotification(
                     ts=record.ts,
                     source=record.source,
@@ -403,14 +379,17 @@ class SendmailFormat:
         mech_at = rest.rfind(", mech=")
         if end < 0 or mech_at < end:
             return None
-        client = f.relay_value(rest[19:end])[1]
+        client = relay_value(rest[19:end])[1]
         user = rest[end + 9 : mech_at]
-        method = rest[mech_at + 7 :].partition(",")[0]
-        if len(self._auth) >= _MAX_AUTH:
-            del self._auth[next(iter(self._auth))]
+        comma = rest.find(",", mech_at + 7)
+        method = rest[mech_at + 7 : comma] if comma >= 0 else rest[mech_at + 7 :]
+        auth = self._auth
+        pid = record.pid or 0
+        if len(auth) >= _MAX_AUTH:
+            auth.popitem(last=False)
             self.dropped += 1
-        self._auth.pop(record.pid or 0, None)
-        self._auth[record.pid or 0] = (user, client, method)
+        auth.pop(pid, None)
+        auth[pid] = (user, client, method)
         return [
             AuthSucceeded(
                 ts=record.ts,
@@ -422,173 +401,3 @@ class SendmailFormat:
                 method=method,
             )
         ]
-
-    def _auth_failed(self, record: Record, rest: str) -> Sequence[Event] | None:
-        relay_at = rest.rfind(", relay=")
-        close = rest.find("): ", 14, 40)
-        if relay_at < 0 or close < 0:
-            return None
-        method = rest[14:close]
-        body = rest[close + 3 : relay_at]
-        user_at = body.find(", user=")
-        user = body[user_at + 7 :] if user_at >= 0 else ""
-        reason = body.partition(" (")[0]
-        _, client = f.relay_value(rest[relay_at + 8 :])
-        return [
-            AuthFailed(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                service="smtp",
-                client=client,
-                user=user,
-                method=method,
-                reason=reason,
-            )
-        ]
-
-    def _ruleset(self, record: Record, rest: str) -> Sequence[Event] | None:
-        ruleset = rest[8:].partition(",")[0]
-        if ruleset.startswith("tls_") or ", reject=" not in rest:
-            return _NOTHING  # outbound TLS policy, discard/quarantine verdicts
-        found = list(f.RULESET_RELAY.finditer(rest))
-        if not found:
-            return None
-        # arg1 may spell out the whole field, and the reject text echoes arg1: with
-        # 2n+1 matches the middle one is the server's, but then no client is believed.
-        real = found[len(found) // 2]
-        relay = rest[real.start() + 8 : real.end() - 9]
-        name, client = f.relay_value(relay.removesuffix(" (may be forged)"))
-        if len(found) > 1:
-            name, client = "", None
-        code, dsn, detail = f.split_reply(rest[real.end() :])
-        arg1 = ""
-        if rest.startswith(", arg1=", 8 + len(ruleset)):
-            arg1 = f.bracketless(rest[15 + len(ruleset) : real.start()].partition(", arg2=")[0])
-        limit = ruleset == "check_relay" and code.startswith("4")
-        return [
-            Rejected(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                service="smtp",
-                client=client,
-                client_name=name,
-                action="limit" if limit else "reject",
-                stage={"check_rcpt": "RCPT", "check_mail": "MAIL", "check_relay": "CONNECT"}.get(
-                    ruleset, ruleset
-                ),
-                code=code,
-                dsn=dsn,
-                category=f.reject_category(ruleset, dsn, detail),
-                detail=detail,
-                sender=arg1 if ruleset == "check_mail" else "",
-                recipient=arg1 if ruleset == "check_rcpt" else "",
-            )
-        ]
-
-    def _rcpt_error(self, record: Record, rest: str) -> Sequence[Event]:
-        """``<a@example.com>... User unknown``: a recipient refused in the SMTP dialogue."""
-        addr, _, text = rest.rpartition("... ")
-        if text not in ("User unknown", "No such user here", "No such user"):
-            return _NOTHING
-        return [
-            Rejected(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                service="smtp",
-                client=None,
-                stage="RCPT",
-                code="550",
-                dsn="5.1.1",
-                category="unknown_user",
-                detail=text,
-                recipient=f.bracketless(addr),
-            )
-        ]
-
-    def _disconnect(self, record: Record, rest: str, pos: int, what: str) -> Sequence[Event] | None:
-        found = f.host_addr(rest, pos)
-        if found is None:
-            return None
-        return [
-            Disconnect(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                service="smtp",
-                client=found[1],
-                client_name=found[0],
-                commands=what,
-            )
-        ]
-
-    def _pregreet(self, record: Record, rest: str) -> Sequence[Event] | None:
-        found = f.host_addr(rest, 24)
-        if found is None or not rest.startswith(" due to pre-greeting traffic", found[2]):
-            return None
-        return [
-            Rejected(
-                ts=record.ts,
-                source=record.source,
-                host=record.host,
-                service="smtp",
-                client=found[1],
-                client_name=found[0],
-                stage="CONNECT",
-                category="other",
-                detail=rest[found[2] + 8 :],
-            )
-        ]
-
-    def _about_client(
-        self, record: Record, rest: str, found: tuple[str, str | None, int]
-    ) -> Sequence[Event] | None:
-        """Lines that start with the client: did not issue MAIL, SMTP attack, EXPN/VRFY refused."""
-        name, client, end = found
-        tail = rest[end:]
-        if tail.startswith(" did not issue MAIL/EXPN/VRFY/ETRN"):
-            return [
-                Disconnect(
-                    ts=record.ts,
-                    source=record.source,
-                    host=record.host,
-                    service="smtp",
-                    client=client,
-                    client_name=name,
-                    commands="did not issue MAIL/EXPN/VRFY/ETRN",
-                )
-            ]
-        if tail.startswith(": possible SMTP attack: command="):
-            return [
-                Rejected(
-                    ts=record.ts,
-                    source=record.source,
-                    host=record.host,
-                    service="smtp",
-                    client=client,
-                    client_name=name,
-                    action="limit",
-                    stage="SMTP",
-                    category="other",
-                    detail=tail[2:],
-                )
-            ]
-        if tail.endswith(" [rejected]") and tail[2:7].upper() in ("EXPN ", "VRFY "):
-            return [
-                Rejected(
-                    ts=record.ts,
-                    source=record.source,
-                    host=record.host,
-                    service="smtp",
-                    client=client,
-                    client_name=name,
-                    stage=tail[2:6].upper(),
-                    category="other",
-                    detail=tail[2:],
-                )
-            ]
-        if tail.startswith((": ", " ")):
-            return _NOTHING if tail.startswith((": Connection", " Connection", ": timeout")) else None
-        return None
