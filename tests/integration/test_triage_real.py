@@ -47,12 +47,19 @@ def check_sample(directory: Path) -> None:
     assert {"IN", "IT", "BR", "NG"} <= set(bob["countries"])
     played = truth["actors"]["bob"]["by_ip"]
     spam_msgs = sum(c.get("messages", 0) for ip, c in played.items() if not ip.startswith("192.0.2."))
-    spam_bounced = sum(c.get("rcpt_block", 0) + c.get("rcpt_nouser", 0) for ip, c in played.items()
-                       if not ip.startswith("192.0.2."))
+    spam_bounced = sum(
+        c.get("rcpt_block", 0) + c.get("rcpt_nouser", 0)
+        for ip, c in played.items()
+        if not ip.startswith("192.0.2.")
+    )
     assert bob["messages"] == spam_msgs
     assert bob["bounced"] == spam_bounced
     assert bob["deferred"] > 0
-    assert bob["failed_logins"] == truth["actors"]["bob"]["counts"]["imap_failed"] + truth["actors"]["bob"]["counts"]["smtp_auth_failed"]
+    assert (
+        bob["failed_logins"]
+        == truth["actors"]["bob"]["counts"]["imap_failed"]
+        + truth["actors"]["bob"]["counts"]["smtp_auth_failed"]
+    )
     assert bob["queued_ids"]
 
     [brute] = kinds["brute_force"]

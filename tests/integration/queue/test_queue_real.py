@@ -371,8 +371,16 @@ def test_triage_with_queue_names_what_is_still_queued(
     geo = str(Path(__file__).resolve().parents[3] / "examples" / "lab-geo.mmdb")
     rc = cli_main.main(
         [
-            "triage", str(mailstack.postfix_log), str(mailstack.dovecot_log), "--geoip-db", geo,
-            "--format", "json", "--queue", "--postfix-config", str(mailstack.postfix_config),
+            "triage",
+            str(mailstack.postfix_log),
+            str(mailstack.dovecot_log),
+            "--geoip-db",
+            geo,
+            "--format",
+            "json",
+            "--queue",
+            "--postfix-config",
+            str(mailstack.postfix_config),
         ]
     )
     doc = json.loads(capsys.readouterr().out)

@@ -1,20 +1,20 @@
 """The Sendmail parser against a REAL Sendmail 8 daemon on loopback.
 
-Debian's MTA packages conflict with the postfix package the other integration tests need, so
-nothing is installed: a session fixture runs ``apt-get download sendmail-bin sendmail-base
-sendmail-cf m4 sasl2-bin`` into ``$XDG_CACHE_HOME/mailwarden-tests/debs`` (``~/.cache/...``;
-reused when the .debs are there), unpacks them with ``dpkg-deb -x`` into a private root, builds
-``sendmail.cf`` from a minimal ``.mc`` with that root's ``m4`` and ``cf/`` files, and runs
-``sendmail -L sm-mta -bD`` (foreground daemon, our child, stopped by its own PID) on
+Nothing is installed (see ``unpacked.py`` next to this file, which does the downloading,
+unpacking, namespaces and the fake MX for all the real-daemon tests): a session fixture
+downloads ``sendmail-bin sendmail-base sendmail-cf m4 sasl2-bin``, unpacks them into a private
+root, builds ``sendmail.cf`` from a minimal ``.mc`` with that root's ``m4`` and ``cf/`` files,
+and runs ``sendmail -L sm-mta -bD`` (foreground daemon, our child, stopped by its own PID) on
 ``127.0.0.1:<free port>`` (``DaemonPortOptions``). Skipped (reason printed) only when not root
-or when ``apt-get download`` fails (no Debian mirror).
+(or no mount namespace possible) or when ``apt-get download`` fails (no Debian mirror).
 
 Sendmail logs only through syslog(3) (``/dev/log``): the daemon runs in a private mount
 namespace where our datagram socket is ``/dev/log`` (``syslog_capture.SyslogCapture``); the
 datagrams are written as RFC 3164 lines (host ``mx``) to ``maillog`` and read by mailwarden.
 
-Scenario (swaks is the client, an asyncio responder in this file is the remote MX that
-``SMART_HOST`` relays to):
+Scenario (swaks is the client, ``unpacked.FakeMx`` is the remote MX that ``SMART_HOST`` relays
+to; it advertises PIPELINING, answers a pipelined DATA after refused recipients with 554 and
+closes the connection after a 421, as real MXs do):
 
 1. SMTP AUTH PLAIN alice@lab.test with the right password -> mail to friend@example.com
    (remote MX 250: ``stat=Sent``); AUTH LOGIN bob@lab.test with a wrong password;
@@ -62,27 +62,24 @@ Workarounds (all inside the test's temp dir or the daemon's private namespaces):
 * ``RELAY_MAILER_ARGS=TCP $h <port>`` + ``SMART_HOST=relay:[127.0.0.1]``: all non-local mail to
   the fake MX on its free port, never to a real MX. ``confTO_QUEUERETURN=5d`` keeps the
   deferred message queued (nobody runs the queue: it dies with the temp dir).
+
+The temp dir is removed when every test passed and ``MAILWARDEN_KEEP_REAL_LOGS`` is not set;
+``MAILWARDEN_SAVE_REAL_LOGS=1`` copies the maillog to tests/data/real/sendmail.log.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
-from mailstack import free_ports, rcpt_reply
 
 from mailwarden.model import (
     AuthFailed,
@@ -95,7 +92,9 @@ from mailwarden.model import (
 )
 from mailwarden.pipeline import events_from
 
+from . import unpacked
 from .syslog_capture import SyslogCapture, namespace_supported
+from .unpacked import FakeMx
 
 DEBS = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4", "sasl2-bin")
 SAVED = Path(__file__).resolve().parents[2] / "data" / "real" / "sendmail.log"
@@ -103,147 +102,12 @@ USERS = {"alice@lab.test": "alice-secret", "bob@lab.test": "bob-secret"}
 SASL_CONF_DIR = Path("/usr/lib/sasl2")
 
 
-def _skip(reason: str) -> NoReturn:
-    print(f"\n[sendmail-real] SKIP: {reason}")
-    pytest.skip(reason)
-
-
 # ---- packages -------------------------------------------------------------------------------
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mailwarden-tests" / "debs"
-
-
-def _download_debs() -> list[Path]:
-    """The .debs of DEBS, from the cache or ``apt-get download`` (raises RuntimeError)."""
-    cache = _cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def cached() -> list[Path]:
-        found = []
-        for name in DEBS:
-            hits = sorted(glob.glob(str(cache / f"{name}_*.deb")))
-            if not hits:
-                return []
-            found.append(Path(hits[-1]))
-        return found
-
-    debs = cached()
-    if debs:
-        return debs
-    try:
-        proc = subprocess.run(
-            ["apt-get", "download", *DEBS],
-            cwd=cache,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"apt-get download {' '.join(DEBS)} failed: {exc}") from exc
-    debs = cached()
-    if proc.returncode != 0 or not debs:
-        raise RuntimeError(
-            f"apt-get download {' '.join(DEBS)} failed (exit {proc.returncode}): "
-            + (proc.stderr.strip() or proc.stdout.strip())[-800:]
-        )
-    return debs
 
 
 def _sasl_plugins() -> bool:
     """PLAIN, LOGIN and sasldb plugins of the installed libsasl2-modules(-db)."""
     return all(glob.glob(f"/usr/lib/*/sasl2/lib{p}.so*") for p in ("plain", "login", "sasldb"))
-
-
-# ---- fake remote MX (asyncio, in a thread) ------------------------------------------------------
-
-
-class FakeMX:
-    """Answers RCPT by local part (mailstack.rcpt_reply): ``block*`` 554 5.7.1 ... blocked using
-    zen.spamhaus.org, ``rate*`` 421 4.7.0 (then closes the connection, as a 421 means), anything
-    else 250; ``DATA`` without an accepted recipient gets 554 (Sendmail pipelines it)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.transcript: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-mx", daemon=True)
-        self._n = 0
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")[0]
-
-        async def send(text: str) -> None:
-            self.transcript.append(f"{time.time():.3f} > " + text)
-            writer.write(text.encode() + b"\r\n")
-            await writer.drain()
-
-        try:
-            await send("220 mx.fake-remote.test ESMTP fake")
-            in_data = False
-            accepted = 0
-            while raw := await reader.readline():
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if in_data:
-                    if line == ".":
-                        in_data = False
-                        accepted = 0
-                        self._n += 1
-                        await send(f"250 2.0.0 Ok: queued as FAKE{self._n:06d}")
-                    continue
-                self.transcript.append(f"{time.time():.3f} < " + line)
-                cmd = line[:4].upper()
-                if cmd == "EHLO":
-                    await send("250-mx.fake-remote.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES")
-                elif cmd == "RCPT":
-                    reply, _close = rcpt_reply(line.partition(":")[2], peer)
-                    await send(reply)
-                    if reply.startswith("421"):
-                        break  # 421: the server closes the channel
-                    accepted += reply.startswith("250")
-                elif cmd == "DATA":
-                    if accepted:
-                        in_data = True
-                        await send("354 End data with <CR><LF>.<CR><LF>")
-                    else:
-                        await send("554 5.5.1 Error: no valid recipients")
-                elif cmd == "QUIT":
-                    await send("221 2.0.0 Bye")
-                    break
-                else:  # HELO, MAIL, RSET, NOOP
-                    if cmd == "RSET":
-                        accepted = 0
-                    await send("250 2.0.0 OK")
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
-
-    def start(self) -> FakeMX:
-        self._thread.start()
-        fut = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop
-        )
-        self._server = fut.result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
 
 # ---- the Sendmail instance -----------------------------------------------------------------
@@ -378,26 +242,20 @@ MAILER(`smtp')dnl
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while not _listening(self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sendmail exited {self.proc.returncode}; see {self.dir}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sendmail not listening on {self.port}; see {self.dir}")
-            time.sleep(0.01)
+        unpacked.wait_ready(
+            f"sendmail on port {self.port}",
+            lambda: unpacked.listening(self.port),
+            [self.proc],
+            30,
+            details=lambda: f"see {self.dir}",
+        )
 
     def stop(self) -> None:
         """SIGTERM the daemon (the PID we started), wait; then wait (read-only, /proc) until its
         process group -- its forked SMTP/delivery children -- is gone."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            unpacked.terminate(proc)
             deadline = time.monotonic() + 10
             while _group_members(proc.pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -406,21 +264,7 @@ MAILER(`smtp')dnl
         self._files.clear()
 
     def swaks(self, *args: str, local: str = "127.0.0.1") -> subprocess.CompletedProcess[str]:
-        server = ("--server", "127.0.0.1", "--port", str(self.port), "--local-interface", local)
-        return subprocess.run(
-            ["swaks", *server, "--helo", "client.lab.test", "--timeout", "20", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-
-def _listening(port: int) -> bool:
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp", encoding="ascii") as f:
-        next(f)
-        return any(p[1] == want and p[3] == "0A" for p in (line.split() for line in f))
+        return unpacked.swaks(self.port, *args, local=local)
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -440,28 +284,23 @@ def _group_members(pgid: int) -> list[int]:
 
 @pytest.fixture(scope="session")
 def real_sendmail(request: pytest.FixtureRequest) -> Iterator[RealSendmail]:
-    if os.geteuid() != 0:
-        _skip("not root: the real Sendmail needs root (mount namespace, port, queue)")
-    why = namespace_supported()
-    if why:
-        _skip(why)
+    debs, _libs = unpacked.debs_or_skip(
+        "sendmail-real",
+        "real Sendmail",
+        DEBS,
+        root_for="the real Sendmail needs root: mount namespace, port, queue",
+        checks=(namespace_supported,),
+    )
     if shutil.which("swaks") is None:
         pytest.fail("swaks not installed (bash scripts/install-test-deps.sh)", pytrace=False)
-    try:
-        debs = _download_debs()
-    except RuntimeError as exc:
-        _skip(str(exc))
     work = Path(tempfile.mkdtemp(prefix="mailwarden-sendmail."))
-    root = work / "root"
-    for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120)
-    version = subprocess.run(
-        ["dpkg-deb", "-f", str(debs[0]), "Version"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout.strip()
-    port, mx_port = free_ports(2)
+    root = unpacked.unpack(debs, work / "root")
+    version = unpacked.deb_field(debs[0])
     capture = SyslogCapture(work / "ns", work / "maillog", hostname="mx").start()
-    mx = FakeMX(mx_port).start()
-    sm = RealSendmail(dir=work, root=root, port=port, mx_port=mx_port, capture=capture, version=version)
+    # Sendmail pipelines (DATA even when every RCPT failed); a 421 closes the connection
+    mx = FakeMx(close_after_421=True, pipelining=True).start()
+    port = unpacked.free_port()
+    sm = RealSendmail(dir=work, root=root, port=port, mx_port=mx.port, capture=capture, version=version)
     ok = False
     try:
         sm.configure()
@@ -474,10 +313,7 @@ def real_sendmail(request: pytest.FixtureRequest) -> Iterator[RealSendmail]:
         capture.stop()
         mx.stop()
         (work / "fake-mx.log").write_text("\n".join(mx.transcript) + "\n")
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"\n[sendmail-real] kept {work} (maillog, sendmail.cf, mbox/)")
+        unpacked.keep_or_remove(work, ok, "sendmail-real", shown=f"{work} (maillog, sendmail.cf, mbox/)")
 
 
 @dataclass
@@ -526,9 +362,7 @@ def played(real_sendmail: RealSendmail) -> Played:
     # the DSN itself goes to alice through the local mailer
     cap.wait_for(r"mailer=local.*stat=Sent", count=2)
     time.sleep(0.3)
-    if os.environ.get("MAILWARDEN_SAVE_REAL_LOGS"):
-        SAVED.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sm.maillog, SAVED)
+    unpacked.save_real_log(sm.maillog, SAVED)
     stats = ReadStats()
     events = list(events_from([str(sm.maillog)], stats))
     return Played(lines=cap.lines(), events=events, stats=stats)
@@ -557,7 +391,7 @@ def test_real_sendmail_lines_all_parsed(played: Played, real_sendmail: RealSendm
 @pytest.mark.integration
 def test_real_sendmail_auth(played: Played, real_sendmail: RealSendmail) -> None:
     if not real_sendmail.auth:
-        _skip("no SASL: /usr/lib/sasl2 or libsasl2-modules(-db) plugins missing")
+        unpacked.skip("sendmail-real", "no SASL: /usr/lib/sasl2 or libsasl2-modules(-db) plugins missing")
     ok = [e for e in _of(played, AuthSucceeded) if e.user == "alice@lab.test"]  # type: ignore[attr-defined]
     assert ok, _show(played)
     assert all(e.client == "127.0.0.1" for e in ok), ok  # type: ignore[attr-defined]

@@ -1,13 +1,13 @@
 """The Courier parser against REAL Courier-IMAP 5.0 / courier-authlib 0.71 daemons on loopback.
 
 ``apt-get install -s courier-imap`` would remove dovecot-imapd (both provide ``imap-server``),
-which the other integration tests need, so nothing is installed: a session fixture
-``apt-get download``s ``courier-imap courier-pop courier-base courier-authlib
-courier-authdaemon courier-authlib-userdb gamin`` (plus the shared libraries this machine lacks:
-``libcourier-unicode4 libgamin0 libidn12 libltdl7``) into
-``$XDG_CACHE_HOME/mailwarden-tests/debs`` (``~/.cache/...``; reused when present), unpacks them
-with ``dpkg-deb -x`` into a private root and runs the daemons from there, as Debian's init
-scripts do, but in the foreground as our children:
+which the other integration tests need, so nothing is installed (see
+tests/integration/realmta/unpacked.py, which does the downloading, unpacking and namespace
+mounts for all the real-daemon tests): a session fixture downloads ``courier-imap courier-pop
+courier-base courier-authlib courier-authdaemon courier-authlib-userdb gamin`` (plus the shared
+libraries this machine lacks: ``libcourier-unicode4 libgamin0 libidn12 libltdl7``), unpacks
+them into a private root and runs the daemons from there, as Debian's init scripts do, but in
+the foreground as our children:
 
 * ``courierlogger -name=authdaemond authdaemond`` with ``authmodulelist="authuserdb"``;
 * ``courierlogger -name=imapd couriertcpd -address=127.0.0.1 ... PORT imaplogin imapd Maildir``
@@ -25,7 +25,7 @@ Paths the Debian build hard-codes (``strings`` of the binaries): ``/etc/courier/
 ``/usr/lib`` and ``/usr/lib/x86_64-linux-gnu``, ``/usr/lib/courier/courier/imaplogin`` and the socket
 ``/run/courier/authdaemon/socket`` (libcourierauth). None of them exist here, and nothing may be
 created on the host, so everything runs in ONE private mount namespace (``unshare --mount
---propagation private``) prepared by ``_NS_SCRIPT``: read-only overlayfs mounts put the
+--propagation private``) prepared by ``Courier._holder_argv``: read-only overlayfs mounts put the
 extracted ``usr/lib`` over ``/usr/lib`` (lower layers ``<root>/usr/lib:/usr/lib``) and a temp
 ``etc``/``run`` holding an (empty) ``courier`` dir over ``/etc`` and ``/run``; then temp dirs are
 bind-mounted, writable, over ``/etc/courier`` and ``/run/courier``. Inside that namespace
@@ -62,7 +62,6 @@ captured log to tests/data/real/courier.log.
 
 from __future__ import annotations
 
-import glob
 import imaplib
 import os
 import poplib
@@ -70,18 +69,17 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+from realmta import unpacked
 from realmta.syslog_capture import SyslogCapture, namespace_supported
+from realmta.unpacked import bind, ro_overlay, sys_env, wait_ready
 
 from mailwarden.model import AuthFailed, AuthSucceeded, Connect, Disconnect, Event, ReadStats
 from mailwarden.pipeline import events_from
@@ -102,21 +100,7 @@ MAILBOX_ID = 65534  # uid/gid of the mailboxes (nobody:nogroup), from the userdb
 USERS = {"alice@lab.test": "alice-secret", "bob@lab.test": "bob-secret"}
 UNKNOWN_USER = "ghost@lab.test"
 SAVED = Path(__file__).resolve().parents[2] / "data" / "real" / "courier.log"
-_SYS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _MAPPED = "::ffff:127.0.0.1"
-
-# Runs in the new mount namespace before SyslogCapture's script (which then execs the holder).
-_NS_SCRIPT = r"""
-set -eu
-root=$1 ns=$2
-shift 2
-mount -t overlay overlay -o "lowerdir=$root/usr/lib:/usr/lib" /usr/lib
-mount -t overlay overlay -o "lowerdir=$ns/etc:/etc" /etc
-mount --bind "$ns/etc/courier" /etc/courier
-mount -t overlay overlay -o "lowerdir=$ns/run:/run" /run
-mount --bind "$ns/run/courier" /run/courier
-exec "$@"
-"""
 
 # /usr/lib/courier/imapd and pop3d (Debian), in the foreground and on 127.0.0.1 only
 _IMAPD = (
@@ -141,112 +125,13 @@ _MESSAGE = (
 )
 
 
-class Unavailable(Exception):
-    """The real daemons cannot run here (the tests skip with this reason)."""
-
-
-def _skip(reason: str) -> NoReturn:
-    print(f"\n[courier-real] SKIP: {reason}")
-    pytest.skip(reason)
-
-
-# ---- packages -------------------------------------------------------------------------------
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mailwarden-tests" / "debs"
-
-
-def _installed(package: str) -> bool:
-    r = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
-    )
-    return r.returncode == 0 and r.stdout.startswith("install ok installed")
-
-
-def download_debs(names: list[str]) -> list[Path]:
-    """The .debs of ``names``, from the cache or ``apt-get download`` (raises Unavailable)."""
-    cache = _cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def cached(name: str) -> Path | None:
-        hits = sorted(glob.glob(str(cache / f"{name}_*.deb")))
-        return Path(hits[-1]) if hits else None
-
-    missing = [n for n in names if cached(n) is None]
-    if missing:
-        try:
-            proc = subprocess.run(
-                ["apt-get", "download", *missing],
-                cwd=cache,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-                env=_env(),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise Unavailable(f"apt-get download {' '.join(missing)} failed: {exc}") from exc
-        still = [n for n in missing if cached(n) is None]
-        if proc.returncode != 0 or still:
-            raise Unavailable(
-                f"apt-get download {' '.join(missing)} failed (exit {proc.returncode}): "
-                + (proc.stderr.strip() or proc.stdout.strip())[-800:]
-            )
-    return [p for p in (cached(n) for n in names) if p is not None]
-
-
-def _deb_field(deb: Path, name: str) -> str:
-    r = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=True)
-    return r.stdout.strip()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {"PATH": _SYS_PATH, "LANG": "C", **extra}
-    if os.environ.get("TZ"):
-        env["TZ"] = os.environ["TZ"]
-    return env
-
-
 # ---- the daemons ----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    """127.0.0.1:port in LISTEN, on an IPv4 or (v4-mapped) IPv6 socket; read from /proc so that
-    no probe connection is logged."""
-    wanted = {f"0100007F:{port:04X}", f"0000000000000000FFFF00000100007F:{port:04X}"}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as f:
-                next(f)
-                if any(p[1] in wanted and p[3] == "0A" for p in (line.split() for line in f)):
-                    return True
-        except FileNotFoundError:
-            continue
-    return False
 
 
 def _abstract_socket(name: str) -> bool:
     """An abstract unix socket ``name`` is bound (gamin pads the name with NULs: ``@`` here)."""
     with open("/proc/net/unix", encoding="utf-8", errors="replace") as f:
         return any(line.rstrip("\n").rstrip("@").endswith(" @" + name) for line in f)
-
-
-def _wait(what: str, ready: Callable[[], bool], procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        dead = [p for p in procs if p.poll() is not None]
-        if dead or time.monotonic() > deadline:
-            codes = [p.returncode for p in procs]
-            raise RuntimeError(f"{what} not ready within {timeout} s (exit codes {codes})")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -264,8 +149,8 @@ class Courier:
         self.dir = workdir
         self.ns = workdir / "ns"
         self.log = workdir / "log" / "maillog"
-        self.imap_port = _free_port()
-        self.pop3_port = _free_port()
+        self.imap_port = unpacked.free_port()
+        self.pop3_port = unpacked.free_port()
         self.gam_id = "mailwarden" + secrets.token_hex(6)
         self.capture = SyslogCapture(workdir / "syslog", self.log)
         self._holder: subprocess.Popen[bytes] | None = None
@@ -299,11 +184,17 @@ class Courier:
         return self.dir / "mail" / user.split("@", maxsplit=1)[0] / "Maildir"
 
     def _holder_argv(self) -> list[str]:
+        """The namespace holder: our mounts, then SyslogCapture's (which then execs ``sleep``)."""
+        root, ns = self.ex.root, self.ns
+        mounts = [
+            ro_overlay("/usr/lib", root / "usr/lib", "/usr/lib"),
+            ro_overlay("/etc", ns / "etc", "/etc"),
+            bind(ns / "etc/courier", "/etc/courier"),
+            ro_overlay("/run", ns / "run", "/run"),
+            bind(ns / "run/courier", "/run/courier"),
+        ]
         inner = self.capture.namespace_argv(["sleep", "infinity"])
-        return [
-            "unshare", "--mount", "--propagation", "private", "--",
-            "/bin/sh", "-c", _NS_SCRIPT, "courier-ns", str(self.ex.root), str(self.ns), *inner,
-        ]  # fmt: skip
+        return unpacked.namespace_argv(mounts, inner, name="courier-ns")
 
     def ns_argv(self, *cmd: str) -> list[str]:
         """``cmd`` in the daemons' mount namespace (nsenter execs it: same PID)."""
@@ -318,7 +209,7 @@ class Courier:
             text=True,
             timeout=60,
             check=False,
-            env=_env(),
+            env=sys_env(),
         )
         if r.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} rc={r.returncode}: {r.stdout}{r.stderr}")
@@ -347,7 +238,7 @@ class Courier:
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
-                env=_env(GAM_CLIENT_ID=self.gam_id),
+                env=sys_env(GAM_CLIENT_ID=self.gam_id),
             )
         self._procs[name] = proc
         return proc
@@ -361,11 +252,11 @@ class Courier:
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
-                env=_env(),
+                env=sys_env(),
             )
         holder = self._holder
         comm = Path(f"/proc/{holder.pid}/comm")
-        _wait("mount namespace", lambda: comm.read_text().strip() == "sleep", [holder], 20)
+        wait_ready("mount namespace", lambda: comm.read_text().strip() == "sleep", [holder], 20)
         root, sbin = self.ex.root, str(self.ex.root / "usr" / "sbin")
         self._make_userdb()
         gam = self._spawn(
@@ -375,7 +266,9 @@ class Courier:
                 str(root / "usr" / "libexec" / "gam_server"), "--notimeout", self.gam_id,
             ),
         )  # fmt: skip
-        _wait("gam_server", lambda: _abstract_socket(f"/tmp/fam-nobody-{self.gam_id}"), [holder, gam], 20)
+        wait_ready(
+            "gam_server", lambda: _abstract_socket(f"/tmp/fam-nobody-{self.gam_id}"), [holder, gam], 20
+        )
         auth = self._spawn(
             "authdaemond",
             self.ns_argv(
@@ -384,7 +277,7 @@ class Courier:
             ),
         )  # fmt: skip
         sock = self.ns / "run" / "courier" / "authdaemon" / "socket"
-        _wait("authdaemond", sock.exists, [holder, auth], 20)
+        wait_ready("authdaemond", sock.exists, [holder, auth], 20)
         self.capture.wait_for(r" authdaemond: Installation complete: authuserdb$", timeout=20)
         imapd = self._spawn(
             "imapd",
@@ -399,8 +292,8 @@ class Courier:
                 "/bin/sh", "-c", _POP3D, f"{sbin}/courierlogger", f"{sbin}/couriertcpd", str(self.pop3_port)
             ),
         )
-        _wait("imapd", lambda: _listening(self.imap_port), [holder, imapd], 20)
-        _wait("pop3d", lambda: _listening(self.pop3_port), [holder, pop3d], 20)
+        wait_ready("imapd", lambda: unpacked.listening(self.imap_port), [holder, imapd], 20)
+        wait_ready("pop3d", lambda: unpacked.listening(self.pop3_port), [holder, pop3d], 20)
         return self
 
     def stop(self) -> dict[str, int | None]:
@@ -412,14 +305,8 @@ class Courier:
             procs.append(("namespace", self._holder))
             self._holder = None
         for name, proc in procs:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)  # courierlogger kills its child after 8 s at the latest
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
-            codes[name] = proc.returncode
+            # 15 s: courierlogger kills its child after 8 s at the latest
+            codes[name] = unpacked.terminate(proc, 15)
         self.capture.stop()
         return codes
 
@@ -517,31 +404,20 @@ def _play(c: Courier) -> Played:
 
 @pytest.fixture(scope="session")
 def extracted_courier() -> Iterator[ExtractedCourier]:
-    try:
-        if os.geteuid() != 0:
-            raise Unavailable("not root (private mount namespaces and the daemons need root)")
-        why = namespace_supported()
-        if why:
-            raise Unavailable(why)
-        for tool in ("unshare", "nsenter", "mount", "setpriv", "dpkg-deb", "dpkg-query", "apt-get", "perl"):
-            if shutil.which(tool, path=_SYS_PATH) is None:
-                raise Unavailable(f"{tool} not found")
-        libs = [p for p in LIB_PACKAGES if not _installed(p)]
-        debs = download_debs([*PACKAGES, *libs])
-    except Unavailable as exc:
-        _skip(f"real Courier-IMAP unavailable: {exc}")
-    root = Path(tempfile.mkdtemp(prefix="mailwarden-courier-root."))
-    root.chmod(0o755)  # imapd/pop3d are exec'd as uid 65534
-    try:
-        for deb in debs:
-            subprocess.run(
-                ["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120, capture_output=True
-            )
-        versions = {_deb_field(d, "Package"): _deb_field(d, "Version") for d in debs}
+    debs, libs = unpacked.debs_or_skip(
+        "courier-real",
+        "real Courier-IMAP",
+        PACKAGES,
+        LIB_PACKAGES,
+        root_for="private mount namespaces and the daemons need root",
+        tools=("unshare", "nsenter", "mount", "setpriv", "dpkg-deb", "dpkg-query", "apt-get", "perl"),
+        checks=(namespace_supported,),
+    )
+    # the root is mode 0755: imapd/pop3d are exec'd as uid 65534
+    with unpacked.unpacked_root(debs, "mailwarden-courier-root.") as root:
+        versions = {unpacked.deb_field(d, "Package"): unpacked.deb_field(d) for d in debs}
         print(f"\n[courier-real] {versions} (extra libs: {libs or 'none'})")
         yield ExtractedCourier(root, versions, libs)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -559,17 +435,12 @@ def scenario(extracted_courier: ExtractedCourier) -> Iterator[Played]:
             print(f"\n[courier-real] daemon output:\n{c.stderr_text()}")
             raise
         played.exit_codes = c.stop()
-        if os.environ.get("MAILWARDEN_SAVE_REAL_LOGS"):
-            SAVED.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(c.log, SAVED)
+        unpacked.save_real_log(c.log, SAVED)
         ok = True
         yield played
     finally:
         c.stop()
-        if ok and not os.environ.get("MAILWARDEN_KEEP_REAL_LOGS"):
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\n[courier-real] logs kept in {workdir / 'log'}")
+        unpacked.keep_or_remove(workdir, ok, "courier-real")
 
 
 # ---- tests ----------------------------------------------------------------------------------

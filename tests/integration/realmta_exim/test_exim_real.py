@@ -1,10 +1,10 @@
 """The Exim parser against the REAL daemon (Debian's ``exim4-daemon-light`` 4.96, run on loopback).
 
-Debian's MTA packages conflict with the ``postfix`` package other tests need, so nothing is
-installed: a session fixture ``apt-get download``s ``exim4-daemon-light exim4-base exim4-config``
-(plus any shared library of ``exim4`` this machine lacks, e.g. ``libidn12``) into
-``$XDG_CACHE_HOME/mailwarden-tests/debs`` (reused when present), ``dpkg-deb -x``s them into a
-private root and runs that ``/usr/sbin/exim4`` (setuid root, as packaged) as our child.
+Nothing is installed (see tests/integration/realmta/unpacked.py, which does the downloading,
+unpacking, namespaces and the fake MX for all the real-daemon tests): a session fixture
+downloads ``exim4-daemon-light exim4-base exim4-config`` (plus any shared library of ``exim4``
+this machine lacks, e.g. ``libidn12``), unpacks them into a private root and runs that
+``/usr/sbin/exim4`` (setuid root, as packaged) as our child.
 
 What the Debian build insists on (``exim4 -bV``, strings of the binary):
 
@@ -35,7 +35,7 @@ Exim writes its own ``mainlog``/``rejectlog``/``paniclog`` (``log_file_path = <t
 = ``+all``.
 
 Scenario (swaks as the client): AUTH PLAIN success (alice) and one message to three remote
-recipients, routed (``manualroute``) to a fake MX on loopback that answers 250 / ``554 5.7.1
+recipients, routed (``manualroute``) to the fake MX (``unpacked.FakeMx``) that answers 250 / ``554 5.7.1
 ... blocked using zen.spamhaus.org`` / ``421 4.7.0 ...``; the bounce goes to alice's maildir
 (``appendfile``, uid 65534); AUTH LOGIN failure (bob, wrong password); an unauthenticated relay
 attempt (``relay not permitted``); an unauthenticated message to the local domain; a local
@@ -48,18 +48,13 @@ then a forced queue run (``-qf``: the 421 recipient is tried again).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import grp
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,6 +62,8 @@ from pathlib import Path
 
 import pytest
 from mailstack import REPLY_BLOCK, REPLY_RATE
+from realmta import unpacked
+from realmta.unpacked import FakeMx, bind, sys_env
 
 from mailwarden.model import (
     AuthFailed,
@@ -106,24 +103,6 @@ SELECTORS = {
 }
 
 SAVED = Path(__file__).resolve().parents[2] / "data" / "real" / "exim.log"
-_SYS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-# Runs inside the new mount namespace, then becomes the given command (same PID all along:
-# unshare and sh exec, they do not fork).
-_NS_SCRIPT = r"""
-set -e
-ns=$1 users=$2 ldcache=$3
-shift 3
-if [ "$users" = 1 ]; then
-  mount --bind "$ns/passwd" /etc/passwd
-  mount --bind "$ns/group" /etc/group
-fi
-if [ "$ldcache" = 1 ]; then
-  mount --bind "$ns/ld.so.cache" /etc/ld.so.cache
-fi
-mount --bind "$ns/var-lib" /var/lib
-exec "$@"
-"""
 
 _CONFIG = r"""# mailwarden real-Exim test (tests/integration/realmta_exim); loopback only
 exim_path = @EXIM@
@@ -207,189 +186,8 @@ LOGIN:
 """
 
 
-class Unavailable(Exception):
-    """This machine cannot run the real daemon (the tests skip with this reason)."""
-
-
-# --------------------------------------------------------------------------------------------
-# packages
-
-
-def _installed(pkg: str) -> bool:
-    r = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, timeout=30, check=False
-    )
-    return r.returncode == 0 and r.stdout.strip() == "install ok installed"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mailwarden-tests" / "debs"
-
-
-def download_debs(packages: list[str]) -> list[Path]:
-    """The ``.deb`` of each package, from the cache or ``apt-get download``."""
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def cached(pkg: str) -> list[Path]:
-        return sorted(cache.glob(f"{pkg}_*.deb"))
-
-    missing = [p for p in packages if not cached(p)]
-    if missing:
-        if shutil.which("apt-get") is None:
-            raise Unavailable("apt-get not found (not a Debian-like system)")
-        try:
-            r = subprocess.run(
-                ["apt-get", "download", *missing],
-                cwd=cache,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise Unavailable(f"apt-get download {' '.join(missing)} timed out") from exc
-        if r.returncode != 0 or any(not cached(p) for p in missing):
-            tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
-            raise Unavailable(
-                f"apt-get download {' '.join(missing)} failed (rc={r.returncode}): {' | '.join(tail)}"
-            )
-    return [cached(p)[-1] for p in packages]
-
-
-def deb_version(deb: Path) -> str:
-    r = subprocess.run(
-        ["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, timeout=30, check=True
-    )
-    return r.stdout.strip()
-
-
-# --------------------------------------------------------------------------------------------
-# fake remote MX (asyncio, in a thread of the test process)
-
-
-class FakeMx:
-    """Answers RCPT by local part: ``block*`` -> 554 (Spamhaus), ``rate*`` -> 421, else 250."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.log: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="exim-fake-mx", daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._queued = 0
-
-    def start(self) -> FakeMx:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake MX did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            self._loop.run_until_complete(
-                asyncio.gather(server.wait_closed(), *self._tasks, return_exceptions=True)
-            )
-            self._loop.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._dialogue(reader, writer)
-        except (OSError, asyncio.IncompleteReadError):  # TimeoutError is an OSError
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
-
-    async def _dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")[0]
-
-        async def send(*lines: str) -> None:
-            self.log.extend(f"> {line}" for line in lines)
-            writer.write("".join(f"{line}\r\n" for line in lines).encode())
-            await writer.drain()
-
-        await send("220 mx.remote.test ESMTP fake")
-        while True:
-            raw = await asyncio.wait_for(reader.readline(), 60)
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.append(f"< {line}")
-            verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                await send("250-mx.remote.test", "250-8BITMIME", "250 ENHANCEDSTATUSCODES")
-            elif verb == "MAIL":
-                await send("250 2.1.0 Ok")
-            elif verb == "RCPT":
-                local = line.partition("<")[2].partition("@")[0].lower()
-                if local.startswith("block"):
-                    await send(REPLY_BLOCK.format(ip=peer))
-                elif local.startswith("rate"):
-                    await send(REPLY_RATE.format(ip=peer))
-                else:
-                    await send("250 2.1.5 Ok")
-            elif verb == "DATA":
-                await send("354 End data with <CR><LF>.<CR><LF>")
-                while (chunk := await asyncio.wait_for(reader.readline(), 60)) not in (b".\r\n", b".\n"):
-                    if not chunk:
-                        return
-                self._queued += 1
-                await send(f"250 2.0.0 Ok: queued as FAKE{self._queued:04d}")
-            elif verb == "QUIT":
-                await send("221 2.0.0 Bye")
-                return
-            elif verb in ("RSET", "NOOP"):
-                await send("250 2.0.0 Ok")
-            else:
-                await send("502 5.5.2 Error: command not recognized")
-
-
 # --------------------------------------------------------------------------------------------
 # the daemon
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    """127.0.0.1:port in LISTEN (read from /proc: a probe connection would be logged)."""
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp", encoding="ascii") as f:
-        next(f)
-        return any(p[1] == want and p[3] == "0A" for p in (line.split() for line in f))
-
-
-def _free_id() -> int:
-    used = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
-    for i in range(999, 100, -1):
-        if i not in used:
-            return i
-    raise Unavailable(f"no free system uid/gid for {EXIM_USER}")
 
 
 @dataclass
@@ -410,7 +208,7 @@ class Exim:
         self.dir = workdir
         self.mx_port = mx_port
         self.selector = selector
-        self.port = _free_port()
+        self.port = unpacked.free_port()
         self.mainlog = workdir / "log" / "mainlog"
         self.stderr_path = workdir / "exim.stderr"
         self.users_overlay = False
@@ -432,29 +230,14 @@ class Exim:
             self.exim_uid, exim_gid = pw.pw_uid, pw.pw_gid
         except KeyError:
             self.users_overlay = True
-            self.exim_uid = exim_gid = _free_id()
-            passwd = Path("/etc/passwd").read_text()
-            group = Path("/etc/group").read_text()
-            passwd += f"{EXIM_USER}:x:{self.exim_uid}:{exim_gid}::/var/spool/exim4:/usr/sbin/nologin\n"
-            group += f"{EXIM_USER}:x:{exim_gid}:\n"
-            for name, text in (("passwd", passwd), ("group", group)):
-                (d / "ns" / name).write_text(text)
-                (d / "ns" / name).chmod(0o644)
+            [self.exim_uid] = unpacked.users_overlay(d / "ns", [(EXIM_USER, "/var/spool/exim4")])
+            exim_gid = self.exim_uid
         for sub in ("log", "spool"):
             os.chown(d / sub, self.exim_uid, exim_gid)
             (d / sub).chmod(0o750)
         os.chown(d / "maildir", MAILBOX_UID, MAILBOX_UID)
         if self.ex.extra_libs:
-            conf = d / "ns" / "ld.so.conf"
-            conf.write_text(f"include /etc/ld.so.conf.d/*.conf\n{self.ex.root}/usr/lib/x86_64-linux-gnu\n")
-            # -X: do not touch any library symlinks; -C/-f: our own cache and conf only
-            subprocess.run(
-                ["ldconfig", "-X", "-C", str(d / "ns" / "ld.so.cache"), "-f", str(conf)],
-                capture_output=True,
-                timeout=60,
-                check=True,
-            )
-            (d / "ns" / "ld.so.cache").chmod(0o644)
+            unpacked.ld_cache(d / "ns", [self.ex.root / "usr/lib/x86_64-linux-gnu"])
         config = _CONFIG
         for key, value in {
             "@EXIM@": str(self.binary),
@@ -474,12 +257,12 @@ class Exim:
 
     def ns_argv(self, *cmd: str) -> list[str]:
         """``cmd`` run inside a fresh private mount namespace prepared for this Exim."""
-        return [
-            "unshare", "--mount", "--propagation", "private", "--",
-            "/bin/sh", "-c", _NS_SCRIPT, "sh", str(self.dir / "ns"),
-            "1" if self.users_overlay else "0", "1" if self.ex.extra_libs else "0",
-            *cmd,
-        ]  # fmt: skip
+        ns = self.dir / "ns"
+        mounts = unpacked.users_binds(ns) if self.users_overlay else []
+        if self.ex.extra_libs:
+            mounts.append(bind(ns / "ld.so.cache", "/etc/ld.so.cache"))
+        mounts.append(bind(ns / "var-lib", "/var/lib"))
+        return unpacked.namespace_argv(mounts, cmd, name="exim-ns")
 
     def run(self, *args: str, user: str | None = None, stdin: bytes = b"", timeout: float = 60) -> str:
         """``exim4 args`` (as root, or as ``user`` via setpriv) inside the namespace; its output."""
@@ -488,7 +271,7 @@ class Exim:
             pw = pwd.getpwnam(user)
             cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", *cmd]
         r = subprocess.run(
-            self.ns_argv(*cmd), input=stdin, capture_output=True, timeout=timeout, check=False, env=_env()
+            self.ns_argv(*cmd), input=stdin, capture_output=True, timeout=timeout, check=False, env=sys_env()
         )
         out = (r.stdout + r.stderr).decode("utf-8", "replace")
         if r.returncode != 0:
@@ -503,31 +286,21 @@ class Exim:
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
-                env=_env(),
+                env=sys_env(),
             )
-        deadline = time.monotonic() + 20
-        while not _listening(self.port):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"exim4 -bdf did not start (rc={self._proc.returncode}):\n"
-                    + self.stderr_path.read_text(errors="replace")
-                    + self.log_text()
-                )
-            time.sleep(0.02)
+        unpacked.wait_ready(
+            "exim4 -bdf",
+            lambda: unpacked.listening(self.port),
+            [self._proc],
+            details=lambda: self.stderr_path.read_text(errors="replace") + self.log_text(),
+        )
         return self
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        unpacked.terminate(proc)
         self._proc = proc  # keep returncode visible
 
     @property
@@ -560,21 +333,8 @@ class Exim:
 
     # ---- client
     def swaks(self, *args: str) -> tuple[int, str]:
-        r = subprocess.run(
-            [
-                "swaks", "--server", "127.0.0.1", "--port", str(self.port),
-                "--helo", "client.lab.test", "--timeout", "30", *args,
-            ],
-            capture_output=True, text=True, timeout=90, check=False, env=_env(),
-        )  # fmt: skip
+        r = unpacked.swaks(self.port, *args)
         return r.returncode, r.stdout + r.stderr
-
-
-def _env() -> dict[str, str]:
-    env = {"PATH": _SYS_PATH, "LANG": "C"}
-    if os.environ.get("TZ"):
-        env["TZ"] = os.environ["TZ"]
-    return env
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,26 +343,17 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def extracted_exim() -> Iterator[ExtractedExim]:
-    try:
-        if os.geteuid() != 0:
-            raise Unavailable("not root (exim4 is setuid root; mount namespaces need root too)")
-        for tool in ("unshare", "mount", "setpriv", "ldconfig", "dpkg-deb", "swaks"):
-            if shutil.which(tool, path=_SYS_PATH) is None:
-                raise Unavailable(f"{tool} not found")
-        libs = [p for p in LIB_PACKAGES if not _installed(p)]
-        debs = download_debs([*PACKAGES, *libs])
-    except Unavailable as exc:
-        reason = f"real Exim unavailable: {exc}"
-        print(f"\n[exim] SKIP: {reason}")
-        pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="mailwarden-exim-root."))
-    root.chmod(0o755)
-    try:
-        for deb in debs:
-            subprocess.run(
-                ["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120, capture_output=True
-            )
-        ex = ExtractedExim(root, "", deb_version(debs[0]), extra_libs=bool(libs))
+    debs, libs = unpacked.debs_or_skip(
+        "exim",
+        "real Exim",
+        PACKAGES,
+        LIB_PACKAGES,
+        root_for="exim4 is setuid root; mount namespaces need root too",
+        tools=("unshare", "mount", "setpriv", "ldconfig", "dpkg-deb", "swaks"),
+    )
+    # removed afterwards: never leave a setuid-root exim4 lying around in /tmp
+    with unpacked.unpacked_root(debs, "mailwarden-exim-root.") as root:
+        ex = ExtractedExim(root, "", unpacked.deb_field(debs[0]), extra_libs=bool(libs))
         probe = Exim(ex, Path(tempfile.mkdtemp(prefix="mailwarden-exim-probe.")), 0, "debian")
         try:
             probe._write()
@@ -614,9 +365,6 @@ def extracted_exim() -> Iterator[ExtractedExim]:
         assert "/var/lib/exim4/config.autogenerated" in out, out
         print(f"\n[exim] Exim {ex.version} (deb {ex.deb_version}; extra libs: {libs or 'none'})")
         yield ex
-    finally:
-        # never leave a setuid-root exim4 lying around in /tmp
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
@@ -704,18 +452,14 @@ def scenario(request: pytest.FixtureRequest, extracted_exim: ExtractedExim) -> I
         played = _play(d, selector)
         d.stop()
         assert d.returncode in (0, -signal.SIGTERM), d.returncode
-        if selector == "debian" and os.environ.get("MAILWARDEN_SAVE_REAL_LOGS"):
-            SAVED.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(d.mainlog, SAVED)
+        if selector == "debian":
+            unpacked.save_real_log(d.mainlog, SAVED)
         ok = True
         yield played
     finally:
         d.stop()
         mx.stop()
-        if ok and not os.environ.get("MAILWARDEN_KEEP_REAL_LOGS"):
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\n[exim] logs kept in {workdir / 'log'}")
+        unpacked.keep_or_remove(workdir, ok, "exim")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The OpenSMTPD parser against the REAL daemon (Debian's ``opensmtpd`` 6.8, run on loopback).
 
-Debian's MTA packages conflict with the ``postfix`` package other tests need, so nothing is
-installed: a session fixture ``apt-get download``s ``opensmtpd`` (plus any of its shared
-libraries this machine lacks) into ``$XDG_CACHE_HOME/mailwarden-tests/debs`` (reused when
-present), ``dpkg-deb -x``s them into a private root and runs that ``smtpd`` as our child.
+Nothing is installed (see tests/integration/realmta/unpacked.py, which does the downloading,
+unpacking, namespaces and the fake MX for all the real-daemon tests): a session fixture
+downloads ``opensmtpd`` (plus any of its shared libraries this machine lacks), unpacks them
+into a private root and runs that ``smtpd`` as our child.
 
 Debian's build has compile-time paths and privilege-separation users (``opensmtpd`` and
 ``opensmtpq``, not OpenBSD's ``_smtpd``/``_smtpq``; there is no option to choose others):
@@ -24,7 +24,7 @@ syslog lines but no time/host/tag. Each stderr line is therefore prefixed, as it
 which stderr does not tell). That file is what mailwarden reads.
 
 Scenario: STARTTLS + AUTH PLAIN success (alice), AUTH failure with a wrong password (bob),
-one message from alice to three remote recipients relayed to a fake MX on loopback that
+one message from alice to three remote recipients relayed to the fake MX (``unpacked.FakeMx``) that
 answers 250 / ``554 5.7.1 ... blocked using zen.spamhaus.org`` / ``421 4.7.0 ...``, the bounce
 of the 554 delivered locally to alice's maildir (``mail.maildir``, uid 65534) and an
 unauthenticated relay attempt from 127.0.0.1 (refused). Then the parsed events are checked.
@@ -38,14 +38,9 @@ through a second, trusted listener (``tag TRUSTED``) and the AUTH test skips wit
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import grp
 import os
 import pwd
 import re
-import shutil
-import signal
 import smtplib
 import socket
 import ssl
@@ -59,7 +54,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from mailstack import REPLY_BLOCK, REPLY_RATE
+from realmta import unpacked
+from realmta.unpacked import FakeMx, bind
 
 from mailwarden.model import (
     AuthFailed,
@@ -85,183 +81,6 @@ MAILBOX_UID = 65534
 REAL_LOG = Path(__file__).resolve().parents[2] / "data" / "real" / "opensmtpd.log"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# Runs inside the new mount namespace, then becomes smtpd (same PID all along: unshare and sh
-# exec, they do not fork).
-_NS_SCRIPT = r"""
-set -e
-ns=$1 root=$2 conf=$3 overlay=$4
-if [ "$overlay" = 1 ]; then
-  mount --bind "$ns/passwd" /etc/passwd
-  mount --bind "$ns/group" /etc/group
-fi
-mount --bind "$ns/var-spool" /var/spool
-mount --bind "$ns/var-lib" /var/lib
-mount --bind "$ns/run" /run
-mount --bind "$root/usr/libexec" /usr/libexec
-exec "$root/usr/sbin/smtpd" -d -f "$conf"
-"""
-
-
-class Unavailable(Exception):
-    """This machine cannot run the real daemon (the tests skip with this reason)."""
-
-
-# --------------------------------------------------------------------------------------------
-# packages
-
-
-def _installed(pkg: str) -> bool:
-    r = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True, timeout=30, check=False
-    )
-    return r.returncode == 0 and r.stdout.strip() == "install ok installed"
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mailwarden-tests" / "debs"
-
-
-def download_debs(packages: list[str]) -> list[Path]:
-    """The ``.deb`` of each package, from the cache or ``apt-get download``."""
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def cached(pkg: str) -> list[Path]:
-        return sorted(cache.glob(f"{pkg}_*.deb"))
-
-    missing = [p for p in packages if not cached(p)]
-    if missing:
-        if shutil.which("apt-get") is None:
-            raise Unavailable("apt-get not found (not a Debian-like system)")
-        try:
-            r = subprocess.run(
-                ["apt-get", "download", *missing],
-                cwd=cache,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise Unavailable(f"apt-get download {' '.join(missing)} timed out") from exc
-        if r.returncode != 0 or any(not cached(p) for p in missing):
-            tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
-            raise Unavailable(
-                f"apt-get download {' '.join(missing)} failed (rc={r.returncode}): {' | '.join(tail)}"
-            )
-    return [cached(p)[-1] for p in packages]
-
-
-def deb_version(deb: Path) -> str:
-    r = subprocess.run(
-        ["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, timeout=30, check=True
-    )
-    return r.stdout.strip()
-
-
-# --------------------------------------------------------------------------------------------
-# fake remote MX (asyncio, in a thread of the test process)
-
-
-class FakeMx:
-    """Answers RCPT by local part: ``block*`` -> 554 (Spamhaus), ``rate*`` -> 421, else 250."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.log: list[str] = []
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-mx", daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._queued = 0
-
-    def start(self) -> FakeMx:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake MX did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            self._loop.run_until_complete(
-                asyncio.gather(server.wait_closed(), *self._tasks, return_exceptions=True)
-            )
-            self._loop.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await self._dialogue(reader, writer)
-        except (OSError, asyncio.IncompleteReadError):  # TimeoutError is an OSError
-            pass
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
-
-    async def _dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")[0]
-
-        async def send(*lines: str) -> None:
-            for line in lines:
-                self.log.append(f"> {line}")
-            writer.write("".join(f"{line}\r\n" for line in lines).encode())
-            await writer.drain()
-
-        await send("220 mx.remote.test ESMTP fake")
-        while True:
-            raw = await asyncio.wait_for(reader.readline(), 60)
-            if not raw:
-                return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.append(f"< {line}")
-            verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                await send("250-mx.remote.test", "250-8BITMIME", "250 ENHANCEDSTATUSCODES")
-            elif verb == "MAIL":
-                await send("250 2.1.0 Ok")
-            elif verb == "RCPT":
-                local = line.partition("<")[2].partition("@")[0].lower()
-                if local.startswith("block"):
-                    await send(REPLY_BLOCK.format(ip=peer))
-                elif local.startswith("rate"):
-                    await send(REPLY_RATE.format(ip=peer))
-                else:
-                    await send("250 2.1.5 Ok")
-            elif verb == "DATA":
-                await send("354 End data with <CR><LF>.<CR><LF>")
-                while (chunk := await asyncio.wait_for(reader.readline(), 60)) not in (b".\r\n", b".\n"):
-                    if not chunk:
-                        return
-                self._queued += 1
-                await send(f"250 2.0.0 Ok: queued as FAKE{self._queued:04d}")
-            elif verb == "QUIT":
-                await send("221 2.0.0 Bye")
-                return
-            elif verb in ("RSET", "NOOP"):
-                await send("250 2.0.0 Ok")
-            else:
-                await send("502 5.5.2 Error: command not recognized")
-
-
 # --------------------------------------------------------------------------------------------
 # the daemon
 
@@ -275,30 +94,8 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    """127.0.0.1:port in LISTEN (read from /proc: a probe connection would be logged)."""
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp", encoding="ascii") as f:
-        next(f)
-        return any(p[1] == want and p[3] == "0A" for p in (line.split() for line in f))
-
-
 def _syslog_prefix(now: datetime, host: str, pid: int) -> str:
     return f"{_MONTHS[now.month - 1]} {now.day:2d} {now:%H:%M:%S} {host} smtpd[{pid}]: "
-
-
-def _free_ids(n: int) -> list[int]:
-    used = {p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
-    free = [i for i in range(999, 100, -1) if i not in used]
-    if len(free) < n:
-        raise Unavailable("no free system uid/gid for the privilege-separation users")
-    return free[:n]
 
 
 class OpenSmtpd:
@@ -308,8 +105,8 @@ class OpenSmtpd:
         self.root = root
         self.dir = workdir
         self.mx = mx
-        self.port = PREFERRED_PORT if _port_free(PREFERRED_PORT) else _free_port()
-        self.trusted_port = _free_port()
+        self.port = PREFERRED_PORT if _port_free(PREFERRED_PORT) else unpacked.free_port()
+        self.trusted_port = unpacked.free_port()
         self.host = socket.gethostname().split(".")[0] or "localhost"
         self.log_path = workdir / "log" / "smtpd.log"
         self.stderr_path = workdir / "log" / "smtpd.stderr"
@@ -374,21 +171,10 @@ class OpenSmtpd:
         missing = [u for u in PRIV_USERS if not _user_exists(u)]
         if missing:
             self.users_overlay = True
-            ids = _free_ids(len(PRIV_USERS))
-            passwd = Path("/etc/passwd").read_text()
-            group = Path("/etc/group").read_text()
-            for name, i in zip(PRIV_USERS, ids, strict=True):
-                passwd += f"{name}:x:{i}:{i}::/var/lib/opensmtpd/empty:/usr/sbin/nologin\n"
-                group += f"{name}:x:{i}:\n"
-            (d / "ns" / "passwd").write_text(passwd)
-            (d / "ns" / "group").write_text(group)
-            (d / "ns" / "passwd").chmod(0o644)
-            (d / "ns" / "group").chmod(0o644)
+            unpacked.users_overlay(d / "ns", [(u, "/var/lib/opensmtpd/empty") for u in PRIV_USERS])
 
     def env(self) -> dict[str, str]:
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "TZ": os.environ.get("TZ", "")}
-        if not env["TZ"]:
-            del env["TZ"]
+        env = unpacked.sys_env()
         libdir = self.root / "usr/lib/x86_64-linux-gnu"
         libs = [str(p) for p in (libdir, self.root / "lib/x86_64-linux-gnu") if p.is_dir()]
         if libs:
@@ -405,25 +191,27 @@ class OpenSmtpd:
 
     def start(self) -> OpenSmtpd:
         self._write()
-        argv = [
-            "unshare", "--mount", "--propagation", "private", "--",
-            "/bin/sh", "-c", _NS_SCRIPT, "sh",
-            str(self.dir / "ns"), str(self.root), str(self.dir / "etc" / "smtpd.conf"),
-            "1" if self.users_overlay else "0",
-        ]  # fmt: skip
+        ns = self.dir / "ns"
+        mounts = unpacked.users_binds(ns) if self.users_overlay else []
+        mounts += [
+            bind(ns / "var-spool", "/var/spool"),
+            bind(ns / "var-lib", "/var/lib"),
+            bind(ns / "run", "/run"),
+            bind(self.root / "usr/libexec", "/usr/libexec"),
+        ]
+        smtpd = [str(self.root / "usr/sbin/smtpd"), "-d", "-f", str(self.dir / "etc" / "smtpd.conf")]
+        argv = unpacked.namespace_argv(mounts, smtpd, name="opensmtpd-ns")
         self._proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env()
         )
         self._reader = threading.Thread(target=self._read, name="smtpd-stderr", daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + 20
-        while not (_listening(self.port) and _listening(self.trusted_port)):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"smtpd did not start (rc={self._proc.returncode}):\n" + "\n".join(self.raw[-20:])
-                )
-            time.sleep(0.02)
+        unpacked.wait_ready(
+            "smtpd",
+            lambda: unpacked.listening(self.port) and unpacked.listening(self.trusted_port),
+            [self._proc],
+            details=lambda: "\n".join(self.raw[-20:]),
+        )
         return self
 
     def _read(self) -> None:
@@ -447,13 +235,7 @@ class OpenSmtpd:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        unpacked.terminate(proc)
         if self._reader is not None:
             self._reader.join(10)
         if proc.stdout is not None:
@@ -518,25 +300,19 @@ def _auth_plain(s: smtplib.SMTP, user: str, password: str) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="session")
 def opensmtpd() -> Iterator[OpenSmtpd]:
-    try:
-        if os.geteuid() != 0:
-            raise Unavailable("not root (smtpd needs root; mount namespaces too)")
-        for tool in ("unshare", "mount", "openssl", "dpkg-deb"):
-            if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
-                raise Unavailable(f"{tool} not found")
-        packages = [PACKAGE, *(p for p in LIB_PACKAGES if not _installed(p))]
-        debs = download_debs(packages)
-    except Unavailable as exc:
-        reason = f"real OpenSMTPD unavailable: {exc}"
-        print(f"\n[opensmtpd] SKIP: {reason}")
-        pytest.skip(reason)
+    debs, _libs = unpacked.debs_or_skip(
+        "opensmtpd",
+        "real OpenSMTPD",
+        [PACKAGE],
+        LIB_PACKAGES,
+        root_for="smtpd needs root; mount namespaces too",
+        tools=("unshare", "mount", "openssl", "dpkg-deb"),
+    )
     workdir = Path(tempfile.mkdtemp(prefix="mailwarden-opensmtpd."))
-    root = workdir / "root"
-    for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120, capture_output=True)
+    root = unpacked.unpack(debs, workdir / "root")
     mx = FakeMx().start()
     daemon = OpenSmtpd(root, workdir, mx)
-    print(f"\n[opensmtpd] {daemon.version()} (deb {deb_version(debs[0])}) in {workdir}")
+    print(f"\n[opensmtpd] {daemon.version()} (deb {unpacked.deb_field(debs[0])}) in {workdir}")
     ok = False
     try:
         daemon.start()
@@ -545,10 +321,7 @@ def opensmtpd() -> Iterator[OpenSmtpd]:
     finally:
         daemon.stop()
         mx.stop()
-        if ok and not os.environ.get("MAILWARDEN_KEEP_REAL_LOGS"):
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"\n[opensmtpd] logs kept in {workdir / 'log'}")
+        unpacked.keep_or_remove(workdir, ok, "opensmtpd")
 
 
 @dataclass
