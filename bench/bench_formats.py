@@ -31,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailwarden.model import ReadStats  # noqa: E402
-from mailwarden.pipeline import event_batches, triage  # noqa: E402
 from tests.scenarios import plays  # noqa: E402
 from tests.scenarios.writers import WRITERS  # noqa: E402
+
+from mailwarden.model import ReadStats  # noqa: E402
+from mailwarden.pipeline import event_batches, triage  # noqa: E402
 
 GEO = str(ROOT / "tests" / "data" / "lab-geo.mmdb")
 
@@ -117,12 +118,16 @@ def main() -> int:
             for p in paths:
                 os.unlink(p)
     base = next((r for r in rows if r[0] == "postfix"), None)
-    print(f"{'format':<14}{'lines':>9}{'msgs':>8}{'parse l/s':>12}{'triage l/s':>12}{'triage msg/s':>14}"
-          f"{'vs postfix':>12}{'unparsed':>10}")
+    print(
+        f"{'format':<14}{'lines':>9}{'msgs':>8}{'parse l/s':>12}{'triage l/s':>12}{'triage msg/s':>14}"
+        f"{'vs postfix':>12}{'unparsed':>10}"
+    )
     for name, count, messages, parse_s, triage_s, unparsed in rows:
         ratio = (base[1] / base[4]) / (count / triage_s) if base else float("nan")
-        print(f"{name:<14}{count:>9}{messages:>8}{count / parse_s:>12,.0f}{count / triage_s:>12,.0f}"
-              f"{messages / triage_s:>14,.0f}{ratio:>11.2f}x{unparsed:>10}")
+        print(
+            f"{name:<14}{count:>9}{messages:>8}{count / parse_s:>12,.0f}{count / triage_s:>12,.0f}"
+            f"{messages / triage_s:>14,.0f}{ratio:>11.2f}x{unparsed:>10}"
+        )
     print("vs postfix: Postfix triage lines/s divided by this format's (<= 1.5 is the target)")
     return 0
 

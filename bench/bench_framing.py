@@ -29,8 +29,7 @@ TEMPLATES = (
     "mx postfix/smtpd[{pid}]: {qid}: client=unknown[203.0.113.{a}], sasl_method=LOGIN, "
     "sasl_username=user{a}@example.test",
     "mx postfix/cleanup[{pid}]: {qid}: message-id=<{qid}.{a}@example.test>",
-    "mx postfix/qmgr[1201]: {qid}: from=<user{a}@example.test>, size={size}, nrcpt=1 "
-    "(queue active)",
+    "mx postfix/qmgr[1201]: {qid}: from=<user{a}@example.test>, size={size}, nrcpt=1 (queue active)",
     "mx postfix/smtp[{pid}]: {qid}: to=<rcpt{a}@example.org>, relay=mx.example.org"
     "[198.51.100.{a}]:25, delay=0.4, delays=0.1/0/0.1/0.2, dsn=2.0.0, status=sent (250 ok)",
     "mx postfix/qmgr[1201]: {qid}: removed",

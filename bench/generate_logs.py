@@ -57,38 +57,204 @@ LIP6 = "2001:db8::10"
 LOCAL_LMTP = "example.org"  # delivered to Dovecot over LMTP
 LOCAL_VIRTUAL = "branch.example.org"  # delivered by postfix/virtual to maildir, as in the lab
 REMOTE_DOMAINS = (
-    "example.com", "example.net", "mail.example.com", "corp.example.net", "shop.example.com",
-    "freemail.test", "partner.test", "lists.example.net", "news.example.com", "bank.test",
-    "school.example.net", "agency.test", "example.com", "example.net", "freemail.test",
+    "example.com",
+    "example.net",
+    "mail.example.com",
+    "corp.example.net",
+    "shop.example.com",
+    "freemail.test",
+    "partner.test",
+    "lists.example.net",
+    "news.example.com",
+    "bank.test",
+    "school.example.net",
+    "agency.test",
+    "example.com",
+    "example.net",
+    "freemail.test",
 )
 SPAM_DOMAINS = (
-    "cheap-meds.test", "win-big.test", "crypto-profit.test", "promo.example.net",
-    "bulk.example.com", "seo-offers.test", "dating.test", "loans.example.net",
+    "cheap-meds.test",
+    "win-big.test",
+    "crypto-profit.test",
+    "promo.example.net",
+    "bulk.example.com",
+    "seo-offers.test",
+    "dating.test",
+    "loans.example.net",
 )
 FIRST = (
-    "anna", "ben", "carla", "david", "eva", "felix", "greta", "hans", "ines", "jonas", "katrin",
-    "lukas", "maria", "niklas", "olga", "paul", "quinn", "rosa", "stefan", "tina", "uwe", "vera",
-    "walter", "xenia", "yusuf", "zoe", "alice", "bob", "chris", "dana", "emil", "fatima", "georg",
-    "hanna", "igor", "julia", "karl", "lena", "mehmet", "nina", "oskar", "petra", "rainer",
-    "sara", "tom", "ulla", "viktor", "wanda", "yara", "zeynep", "adam", "birgit", "carsten",
-    "doris", "erik", "frieda", "gustav", "helga", "ivan", "jana",
+    "anna",
+    "ben",
+    "carla",
+    "david",
+    "eva",
+    "felix",
+    "greta",
+    "hans",
+    "ines",
+    "jonas",
+    "katrin",
+    "lukas",
+    "maria",
+    "niklas",
+    "olga",
+    "paul",
+    "quinn",
+    "rosa",
+    "stefan",
+    "tina",
+    "uwe",
+    "vera",
+    "walter",
+    "xenia",
+    "yusuf",
+    "zoe",
+    "alice",
+    "bob",
+    "chris",
+    "dana",
+    "emil",
+    "fatima",
+    "georg",
+    "hanna",
+    "igor",
+    "julia",
+    "karl",
+    "lena",
+    "mehmet",
+    "nina",
+    "oskar",
+    "petra",
+    "rainer",
+    "sara",
+    "tom",
+    "ulla",
+    "viktor",
+    "wanda",
+    "yara",
+    "zeynep",
+    "adam",
+    "birgit",
+    "carsten",
+    "doris",
+    "erik",
+    "frieda",
+    "gustav",
+    "helga",
+    "ivan",
+    "jana",
 )
 LAST = (
-    "schmidt", "mueller", "meyer", "schulz", "wagner", "becker", "hoffmann", "koch", "richter",
-    "klein", "wolf", "neumann", "schwarz", "braun", "zimmermann", "krueger", "hartmann", "lange",
-    "werner", "krause", "lehmann", "koehler", "maier", "walter", "peters", "fischer", "weber",
-    "keller", "frank", "berger", "jung", "vogel", "roth", "beck", "lorenz", "baumann", "franke",
-    "albrecht", "schuster", "simon", "ludwig", "boehm", "winter", "kraus", "martin", "schumacher",
-    "vogt", "stein", "jaeger", "otto", "sommer", "gross", "seidel", "heinrich", "brandt", "haas",
+    "schmidt",
+    "mueller",
+    "meyer",
+    "schulz",
+    "wagner",
+    "becker",
+    "hoffmann",
+    "koch",
+    "richter",
+    "klein",
+    "wolf",
+    "neumann",
+    "schwarz",
+    "braun",
+    "zimmermann",
+    "krueger",
+    "hartmann",
+    "lange",
+    "werner",
+    "krause",
+    "lehmann",
+    "koehler",
+    "maier",
+    "walter",
+    "peters",
+    "fischer",
+    "weber",
+    "keller",
+    "frank",
+    "berger",
+    "jung",
+    "vogel",
+    "roth",
+    "beck",
+    "lorenz",
+    "baumann",
+    "franke",
+    "albrecht",
+    "schuster",
+    "simon",
+    "ludwig",
+    "boehm",
+    "winter",
+    "kraus",
+    "martin",
+    "schumacher",
+    "vogt",
+    "stein",
+    "jaeger",
+    "otto",
+    "sommer",
+    "gross",
+    "seidel",
+    "heinrich",
+    "brandt",
+    "haas",
 )
 BOT_USERS = (
-    "admin", "info", "test", "sales", "support", "office", "contact", "postmaster", "webmaster",
-    "user", "mail", "marketing", "hr", "billing", "noreply", "root", "guest", "backup", "demo",
-    "scanner", "printer", "accounts", "service", "abuse", "newsletter",
+    "admin",
+    "info",
+    "test",
+    "sales",
+    "support",
+    "office",
+    "contact",
+    "postmaster",
+    "webmaster",
+    "user",
+    "mail",
+    "marketing",
+    "hr",
+    "billing",
+    "noreply",
+    "root",
+    "guest",
+    "backup",
+    "demo",
+    "scanner",
+    "printer",
+    "accounts",
+    "service",
+    "abuse",
+    "newsletter",
 )
 HUMAN_DIURNAL = (
-    0.25, 0.18, 0.15, 0.14, 0.15, 0.22, 0.45, 0.9, 1.5, 1.8, 1.85, 1.8,
-    1.6, 1.7, 1.8, 1.75, 1.6, 1.35, 1.1, 0.95, 0.85, 0.7, 0.5, 0.35,
+    0.25,
+    0.18,
+    0.15,
+    0.14,
+    0.15,
+    0.22,
+    0.45,
+    0.9,
+    1.5,
+    1.8,
+    1.85,
+    1.8,
+    1.6,
+    1.7,
+    1.8,
+    1.75,
+    1.6,
+    1.35,
+    1.1,
+    0.95,
+    0.85,
+    0.7,
+    0.5,
+    0.35,
 )
 TLS13 = (
     "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 "
@@ -196,13 +362,14 @@ class Simulator:
         self._cs = ""
         self._tokens = [f"{self.rng.getrandbits(48):012X}" for _ in range(4096)]
         self._b64tok = [
-            base64.b64encode(self.rng.getrandbits(120).to_bytes(15, "big")).decode()
-            .replace("+", "x").replace("/", "y")[:14]
+            base64.b64encode(self.rng.getrandbits(120).to_bytes(15, "big"))
+            .decode()
+            .replace("+", "x")
+            .replace("/", "y")[:14]
             for _ in range(4096)
         ]
         self._lmtp_ids = [  # Dovecot LMTP session ids: 16 bytes, unpadded base64
-            base64.b64encode(self.rng.getrandbits(128).to_bytes(16, "big")).decode()[:22]
-            for _ in range(4096)
+            base64.b64encode(self.rng.getrandbits(128).to_bytes(16, "big")).decode()[:22] for _ in range(4096)
         ]
         self._sizes = [int(math.exp(self.rng.gauss(8.6, 1.1))) + 400 for _ in range(4096)]
         self._fast_delays = [self._delays(0.0) for _ in range(1024)]
@@ -236,8 +403,14 @@ class Simulator:
         self.tlsmgr = p("postfix/tlsmgr")
         self.light: dict[str, list[str]] = {
             name: [p(f"postfix/{name}") for _ in range(n)]
-            for name, n in (("cleanup", 3), ("smtp", 8), ("lmtp", 3), ("virtual", 2),
-                            ("local", 1), ("bounce", 2))
+            for name, n in (
+                ("cleanup", 3),
+                ("smtp", 8),
+                ("lmtp", 3),
+                ("virtual", 2),
+                ("local", 1),
+                ("bounce", 2),
+            )
         }
         self.smtpd = SessionPool("postfix/smtpd")
         self.submission = SessionPool("postfix/submission/smtpd")
@@ -303,23 +476,24 @@ class Simulator:
         # Clients of our users: home DSL/cable (v4 and v6), shared offices.
         self.user_v4 = [
             c(ip, "unknown" if r() < 0.5 else f"host-{ip.replace('.', '-')}.dsl.example.net")
-            for ip in [f"192.0.2.{i}" for i in range(41, 255)]
-            + [f"198.51.100.{i}" for i in range(1, 128)]
+            for ip in [f"192.0.2.{i}" for i in range(41, 255)] + [f"198.51.100.{i}" for i in range(1, 128)]
         ]
         self.offices = [c(f"192.0.2.{i}", f"gw{i}.office.example.com") for i in range(21, 41)]
         self.user_v6 = [
-            c(f"2001:db8:{0x1000 + i:x}:{1 + int(r() * 0xFFFE):x}::{1 + int(r() * 0xFFFE):x}",
-              "unknown" if r() < 0.8 else f"cpe-{i}.cable.example.com")
+            c(
+                f"2001:db8:{0x1000 + i:x}:{1 + int(r() * 0xFFFE):x}::{1 + int(r() * 0xFFFE):x}",
+                "unknown" if r() < 0.8 else f"cpe-{i}.cable.example.com",
+            )
             for i in range(3600)
         ]
         # Other mail servers: they send to us and receive from us.
         self.mtas = [
-            c(f"198.51.100.{i}",
-              f"{('mx', 'mail', 'smtp-out', 'mta')[i % 4]}{i - 127}.{REMOTE_DOMAINS[i % 15]}")
+            c(
+                f"198.51.100.{i}",
+                f"{('mx', 'mail', 'smtp-out', 'mta')[i % 4]}{i - 127}.{REMOTE_DOMAINS[i % 15]}",
+            )
             for i in range(128, 251)
-        ] + [
-            c(f"2001:db8:2000:{i:x}::25", f"mx{i}.{REMOTE_DOMAINS[i % 15]}") for i in range(1, 60)
-        ]
+        ] + [c(f"2001:db8:2000:{i:x}::25", f"mx{i}.{REMOTE_DOMAINS[i % 15]}") for i in range(1, 60)]
         # Spam senders, scanners and password guessers; 203.0.113.200+ is kept for incidents.
         self.bots = [c(f"203.0.113.{i}", "unknown") for i in range(1, 200)] + [
             c(f"2001:db8:bad:{1 + int(r() * 0xFFFE):x}::{1 + int(r() * 0xFFFE):x}", "unknown")
@@ -364,8 +538,10 @@ class Simulator:
 
     def remote_addr(self) -> str:
         r = self.r
-        return (f"{FIRST[int(r() * 60)]}{('.', '_', '')[int(r() * 3)]}{LAST[int(r() * 56)]}"
-                f"@{REMOTE_DOMAINS[int(r() * 15)]}")
+        return (
+            f"{FIRST[int(r() * 60)]}{('.', '_', '')[int(r() * 3)]}{LAST[int(r() * 56)]}"
+            f"@{REMOTE_DOMAINS[int(r() * 15)]}"
+        )
 
     def msgid(self, t: int, domain: str) -> str:
         r = self.r
@@ -441,8 +617,18 @@ class Simulator:
 
     # ---------------------------------------------------------------- message lifecycle
 
-    def deliver(self, t: int, q: str, sender: str, rcpts: list[str], *, size: int, mid: str,
-                spammy: bool = False, notify: bool = True) -> None:
+    def deliver(
+        self,
+        t: int,
+        q: str,
+        sender: str,
+        rcpts: list[str],
+        *,
+        size: int,
+        mid: str,
+        spammy: bool = False,
+        notify: bool = True,
+    ) -> None:
         """Deliver ``rcpts`` of queued message ``q`` from second ``t``: sent, deferred or bounced.
 
         Deferred recipients come back on a retry minutes to hours later with a fresh
@@ -458,8 +644,7 @@ class Simulator:
         while pending:
             later: list[str] = []
             if attempt:
-                put(tt, f"{self.qmgr}{q}: from=<{sender}>, size={size}, nrcpt={len(rcpts)} "
-                        "(queue active)")
+                put(tt, f"{self.qmgr}{q}: from=<{sender}>, size={size}, nrcpt={len(rcpts)} (queue active)")
             for rc in pending:
                 dom = rc.rsplit("@", 1)[1]
                 if dom in (LOCAL_LMTP, LOCAL_VIRTUAL):
@@ -476,16 +661,21 @@ class Simulator:
                 p_def, p_bnc = (0.22, 0.14) if spammy else (0.035, 0.012)
                 if attempt >= 3 or k >= p_def + p_bnc:
                     reply = self.sent_reply(mta, size)
-                    put(tt, f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, "
-                            f"delays={delays}, dsn=2.0.0, status=sent ({reply})")
+                    put(
+                        tt,
+                        f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, "
+                        f"delays={delays}, dsn=2.0.0, status=sent ({reply})",
+                    )
                 elif k < p_def:
                     later.append(rc)
-                    self.deferral(tt, q, rc, mta, delay=delay, delays=delays, smtp=smtp,
-                                  spammy=spammy)
+                    self.deferral(tt, q, rc, mta, delay=delay, delays=delays, smtp=smtp, spammy=spammy)
                 else:
                     dsn, text = self.bounce_reply(mta, rc, spammy)
-                    put(tt, f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, "
-                            f"delays={delays}, dsn={dsn}, status=bounced ({text})")
+                    put(
+                        tt,
+                        f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, "
+                        f"delays={delays}, dsn={dsn}, status=bounced ({text})",
+                    )
                     bounced.append((rc, dsn))
             if bounced and sender and notify:
                 self.ndr(tt, q, sender)
@@ -503,26 +693,33 @@ class Simulator:
                 put(tt, f"{self.qmgr}{q}: removed")
                 return
 
-    def deferral(self, t: int, q: str, rc: str, mta: Client, *, delay: str, delays: str,
-                 smtp: str, spammy: bool) -> None:
+    def deferral(
+        self, t: int, q: str, rc: str, mta: Client, *, delay: str, delays: str, smtp: str, spammy: bool
+    ) -> None:
         r = self.r
         put = self.put
         k = r()
         if spammy or k < 0.35:
             dsn = "4.7.0"
-            text = (f"host {mta.host}[{mta.ip}] said: 421 4.7.0 [{LIP4}] {RATE_LIMIT} "
-                    "(in reply to RCPT TO command)")
+            text = (
+                f"host {mta.host}[{mta.ip}] said: 421 4.7.0 [{LIP4}] {RATE_LIMIT} "
+                "(in reply to RCPT TO command)"
+            )
             relay = f"{mta.host}[{mta.ip}]:25"
         elif k < 0.6:
             dsn = "4.2.0"
-            text = (f"host {mta.host}[{mta.ip}] said: 450 4.2.0 <{rc}>: Recipient address "
-                    "rejected: Greylisted, see https://www.example.net/greylisting.html "
-                    "(in reply to RCPT TO command)")
+            text = (
+                f"host {mta.host}[{mta.ip}] said: 450 4.2.0 <{rc}>: Recipient address "
+                "rejected: Greylisted, see https://www.example.net/greylisting.html "
+                "(in reply to RCPT TO command)"
+            )
             relay = f"{mta.host}[{mta.ip}]:25"
         elif k < 0.75:
             dsn = "4.2.2"
-            text = (f"host {mta.host}[{mta.ip}] said: 452 4.2.2 The email account that you "
-                    "tried to reach is over quota. (in reply to RCPT TO command)")
+            text = (
+                f"host {mta.host}[{mta.ip}] said: 452 4.2.2 The email account that you "
+                "tried to reach is over quota. (in reply to RCPT TO command)"
+            )
             relay = f"{mta.host}[{mta.ip}]:25"
         elif k < 0.9:
             put(t, f"{smtp}connect to {mta.host}[{mta.ip}]:25: Connection timed out")
@@ -531,10 +728,15 @@ class Simulator:
         else:
             dom = rc.rsplit("@", 1)[1]
             dsn, relay = "4.4.3", "none"
-            text = (f"Host or domain name not found. Name service error for name={dom} "
-                    "type=MX: Host not found, try again")
-        self.put(t, f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
-                    f"dsn={dsn}, status=deferred ({text})")
+            text = (
+                f"Host or domain name not found. Name service error for name={dom} "
+                "type=MX: Host not found, try again"
+            )
+        self.put(
+            t,
+            f"{smtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
+            f"dsn={dsn}, status=deferred ({text})",
+        )
 
     def sent_reply(self, mta: Client, size: int) -> str:
         r = self.r
@@ -548,24 +750,32 @@ class Simulator:
         if k < 0.8:
             return f"250 OK id=1t{tok[:4]}-{tok[4:10]}-{tok[10:]}"
         if k < 0.92:
-            return (f"250 2.6.0 <{tok}@{mta.host}> [InternalId={int(r() * 1e13)}, "
-                    f"Hostname={mta.host}] {size + 600} bytes in 0.{int(r() * 900) + 100}, "
-                    f"{round(r() * 900, 3)} KB/sec Queued mail for delivery")
+            return (
+                f"250 2.6.0 <{tok}@{mta.host}> [InternalId={int(r() * 1e13)}, "
+                f"Hostname={mta.host}] {size + 600} bytes in 0.{int(r() * 900) + 100}, "
+                f"{round(r() * 900, 3)} KB/sec Queued mail for delivery"
+            )
         return f"250 Requested mail action okay, completed: id={self._b64tok[int(r() * 4096)]}"
 
     def bounce_reply(self, mta: Client, rc: str, spammy: bool) -> tuple[str, str]:
         k = self.r()
         h = f"host {mta.host}[{mta.ip}] said:"
         if spammy and k < 0.5:
-            return "5.7.1", (f"{h} 554 5.7.1 Service unavailable; Client host [{LIP4}] blocked "
-                             f"using zen.spamhaus.org; https://www.spamhaus.org/query/ip/{LIP4} "
-                             "(in reply to RCPT TO command)")
+            return "5.7.1", (
+                f"{h} 554 5.7.1 Service unavailable; Client host [{LIP4}] blocked "
+                f"using zen.spamhaus.org; https://www.spamhaus.org/query/ip/{LIP4} "
+                "(in reply to RCPT TO command)"
+            )
         if k < 0.45:
-            return "5.1.1", (f"{h} 550 5.1.1 <{rc}>: Recipient address rejected: User unknown "
-                             "in virtual mailbox table (in reply to RCPT TO command)")
+            return "5.1.1", (
+                f"{h} 550 5.1.1 <{rc}>: Recipient address rejected: User unknown "
+                "in virtual mailbox table (in reply to RCPT TO command)"
+            )
         if k < 0.75:
-            return "5.1.1", (f"{h} 550 5.1.1 The email account that you tried to reach does "
-                             "not exist. (in reply to RCPT TO command)")
+            return "5.1.1", (
+                f"{h} 550 5.1.1 The email account that you tried to reach does "
+                "not exist. (in reply to RCPT TO command)"
+            )
         if k < 0.9:
             return "5.2.2", f"{h} 552 5.2.2 <{rc}>: mailbox full (in reply to end of DATA command)"
         return "5.7.1", f"{h} 550 5.7.1 Message rejected as spam (in reply to end of DATA command)"
@@ -575,8 +785,11 @@ class Simulator:
         r = self.r
         delay, delays = self._fast_delays[int(r() * 1024)]
         if rc.endswith("@" + LOCAL_VIRTUAL):
-            self.put(t, f"{self.pick('virtual')}{q}: to=<{rc}>, relay=virtual, delay={delay}, "
-                        f"delays={delays}, dsn=2.0.0, status=sent (delivered to maildir)")
+            self.put(
+                t,
+                f"{self.pick('virtual')}{q}: to=<{rc}>, relay=virtual, delay={delay}, "
+                f"delays={delays}, dsn=2.0.0, status=sent (delivered to maildir)",
+            )
             return
         lpid = self.lmtp_dpid[int(r() * 2)]
         if r() < 0.003:
@@ -587,21 +800,29 @@ class Simulator:
         if r() < 0.1:
             self.dput(t, f"lmtp({lpid})", "Connect from local")
         if sender and r() < 0.004:
-            self.put(t, f"{lmtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
-                        f"dsn=5.2.2, status=bounced (host {relay} said: 552 5.2.2 <{rc}> Quota "
-                        "exceeded (mailbox for user is full) (in reply to end of DATA command))")
+            self.put(
+                t,
+                f"{lmtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
+                f"dsn=5.2.2, status=bounced (host {relay} said: 552 5.2.2 <{rc}> Quota "
+                "exceeded (mailbox for user is full) (in reply to end of DATA command))",
+            )
             self.ndr(t, q, sender)
         else:
             if r() < 0.93:
                 self.dput(t, f"lmtp({rc})<{lpid}><{sess}>", f"msgid={mid}: saved mail to INBOX")
             else:
-                self.dput(t, f"lmtp({rc})<{lpid}><{sess}>",
-                          f"sieve: msgid={mid}: stored mail into mailbox 'Junk'")
-            self.put(t, f"{lmtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
-                        f"dsn=2.0.0, status=sent (250 2.0.0 <{rc}> {sess} Saved)")
+                self.dput(
+                    t, f"lmtp({rc})<{lpid}><{sess}>", f"sieve: msgid={mid}: stored mail into mailbox 'Junk'"
+                )
+            self.put(
+                t,
+                f"{lmtp}{q}: to=<{rc}>, relay={relay}, delay={delay}, delays={delays}, "
+                f"dsn=2.0.0, status=sent (250 2.0.0 <{rc}> {sess} Saved)",
+            )
         if r() < 0.1:
-            self.dput(t, f"lmtp({lpid})",
-                      "Disconnect from local: Client has quit the connection (state=READY)")
+            self.dput(
+                t, f"lmtp({lpid})", "Disconnect from local: Client has quit the connection (state=READY)"
+            )
 
     def ndr(self, t: int, q: str, to: str) -> None:
         """A non-delivery notification: Postfix's own message from <>, to the original sender."""
@@ -610,8 +831,7 @@ class Simulator:
         mid = f"<{self.compact(t)}.{nq}@{MYNAME}>"
         self.put(t, f"{self.pick('cleanup')}{nq}: message-id={mid}")
         self.put(t, f"{self.pick('bounce')}{q}: sender non-delivery notification: {nq}")
-        self.put(t, f"{self.qmgr}{nq}: from=<>, size={2200 + int(r() * 2500)}, nrcpt=1 "
-                    "(queue active)")
+        self.put(t, f"{self.qmgr}{nq}: from=<>, size={2200 + int(r() * 2500)}, nrcpt=1 (queue active)")
         if to.rsplit("@", 1)[1] in (LOCAL_LMTP, LOCAL_VIRTUAL):
             self.deliver_local(t, nq, to, "", mid)
             self.put(t, f"{self.qmgr}{nq}: removed")
@@ -634,8 +854,11 @@ class Simulator:
         put(t, f"{sp}connect from {mta.host}[{mta.ip}]")
         tls = r() < 0.8
         if tls:
-            put(t, f"{sp}Anonymous TLS connection established from {mta.host}[{mta.ip}]: "
-                   f"{TLS13 if r() < 0.8 else TLS12}")
+            put(
+                t,
+                f"{sp}Anonymous TLS connection established from {mta.host}[{mta.ip}]: "
+                f"{TLS13 if r() < 0.8 else TLS12}",
+            )
         q = self.qid()
         t1 = t + (1 if r() < 0.3 else 0)
         put(t1, f"{sp}{q}: client={mta.host}[{mta.ip}]")
@@ -648,8 +871,10 @@ class Simulator:
         t2 = t1 + (1 if r() < 0.3 else 0)
         qm = f"{self.qmgr}{q}: from=<{sender}>, size={size}, nrcpt={k} (queue active)"
         cmds = 5 + k + (2 if tls else 0)
-        disc = (f"{sp}disconnect from {mta.host}[{mta.ip}] ehlo={2 if tls else 1} "
-                f"{'starttls=1 ' if tls else ''}mail=1 rcpt={k} data=1 quit=1 commands={cmds}")
+        disc = (
+            f"{sp}disconnect from {mta.host}[{mta.ip}] ehlo={2 if tls else 1} "
+            f"{'starttls=1 ' if tls else ''}mail=1 rcpt={k} data=1 quit=1 commands={cmds}"
+        )
         if r() < 0.5:
             put(t2, qm)
             put(t2, disc)
@@ -678,8 +903,10 @@ class Simulator:
         put(t1, f"{sp}{q}: client={c.host}[{c.ip}], sasl_method={method}, sasl_username={u.addr}")
         if spammy:
             k = 8 + int(r() * 35)
-            rcpts = [f"{self._b64tok[int(r() * 4096)][:7].lower()}@{REMOTE_DOMAINS[int(r() * 15)]}"
-                     for _ in range(k)]
+            rcpts = [
+                f"{self._b64tok[int(r() * 4096)][:7].lower()}@{REMOTE_DOMAINS[int(r() * 15)]}"
+                for _ in range(k)
+            ]
         else:
             k = 1 if r() < 0.7 else 2 + int(r() * 4)
             rcpts = [self.remote_addr() if r() < 0.75 else self.user().addr for _ in range(k)]
@@ -690,8 +917,10 @@ class Simulator:
         qm = f"{self.qmgr}{q}: from=<{u.addr}>, size={size}, nrcpt={k} (queue active)"
         ehlo = "ehlo=1" if implicit else "ehlo=2 starttls=1"
         cmds = 6 + k if implicit else 8 + k
-        disc = (f"{sp}disconnect from {c.host}[{c.ip}] {ehlo} auth=1 mail=1 rcpt={k} data=1 "
-                f"quit=1 commands={cmds}")
+        disc = (
+            f"{sp}disconnect from {c.host}[{c.ip}] {ehlo} auth=1 mail=1 rcpt={k} data=1 "
+            f"quit=1 commands={cmds}"
+        )
         if r() < 0.5:
             put(t2, qm)
             put(t2, disc)
@@ -719,29 +948,40 @@ class Simulator:
         mpid = self._newpid()
         sess = self.session(c)
         lip = LIP6 if ":" in c.ip else LIP4
-        self.dput(t, f"{proto}-login", f"Login: user=<{u.addr}>, method=PLAIN, rip={c.ip}, "
-                                       f"lip={lip}, mpid={mpid}, TLS, session=<{sess}>")
+        self.dput(
+            t,
+            f"{proto}-login",
+            f"Login: user=<{u.addr}>, method=PLAIN, rip={c.ip}, "
+            f"lip={lip}, mpid={mpid}, TLS, session=<{sess}>",
+        )
         if pop:
             dur = 1 + int(r() * 8)
             n = int(r() * 12)
-            self.dput(t + dur, f"pop3({u.addr})<{mpid}><{sess}>",
-                      f"Disconnected: Logged out top=0/0, retr={n}/{n * 23456}, del={n}/{n + 3}, "
-                      f"size={n * 23456 + 91234}")
+            self.dput(
+                t + dur,
+                f"pop3({u.addr})<{mpid}><{sess}>",
+                f"Disconnected: Logged out top=0/0, retr={n}/{n * 23456}, del={n}/{n + 3}, "
+                f"size={n * 23456 + 91234}",
+            )
             self.count("pop3")
             return
         k = r()
         dur = 1 + int(r() * 30) if k < 0.5 else 30 + int(r() * 1800)
-        counts = (f"in={200 + int(r() * 5000)} out={1000 + int(r() * 400000)} "
-                  f"deleted={int(r() * 3)} expunged={int(r() * 2)} trashed=0 "
-                  f"hdr_count={int(r() * 40)} hdr_bytes={int(r() * 90000)} "
-                  f"body_count={int(r() * 10)} body_bytes={int(r() * 900000)}")
+        counts = (
+            f"in={200 + int(r() * 5000)} out={1000 + int(r() * 400000)} "
+            f"deleted={int(r() * 3)} expunged={int(r() * 2)} trashed=0 "
+            f"hdr_count={int(r() * 40)} hdr_bytes={int(r() * 90000)} "
+            f"body_count={int(r() * 10)} body_bytes={int(r() * 900000)}"
+        )
         if k < 0.6:
             why = "Logged out"
         elif k < 0.85:
             why = f"Connection closed (IDLE finished {r() * 1800:.3f} secs ago)"
         else:
-            why = (f"Connection closed (IDLE running for 0.001 + waiting input for "
-                   f"{dur - 0.5:.3f} secs, 2 B in + 10 B out, state=wait-input)")
+            why = (
+                f"Connection closed (IDLE running for 0.001 + waiting input for "
+                f"{dur - 0.5:.3f} secs, 2 B in + 10 B out, state=wait-input)"
+            )
         self.dput(t + dur, f"imap({u.addr})<{mpid}><{sess}>", f"Disconnected: {why} {counts}")
         self.count("imap")
 
@@ -753,10 +993,13 @@ class Simulator:
         sess = self.session(c)
         lip = LIP6 if ":" in c.ip else LIP4
         self.dput(t, "auth", f"passwd-file({u.addr},{c.ip},<{sess}>): Password mismatch")
-        self.dput(t + 2, "imap-login",
-                  "Disconnected: Aborted login by logging out (auth failed, 1 attempts in 2 "
-                  f"secs): "
-                  f"user=<{u.addr}>, method=PLAIN, rip={c.ip}, lip={lip}, TLS, session=<{sess}>")
+        self.dput(
+            t + 2,
+            "imap-login",
+            "Disconnected: Aborted login by logging out (auth failed, 1 attempts in 2 "
+            f"secs): "
+            f"user=<{u.addr}>, method=PLAIN, rip={c.ip}, lip={lip}, TLS, session=<{sess}>",
+        )
         self.imap(t + 5 + int(r() * 30), u, c)
         self.count("typo")
 
@@ -769,8 +1012,11 @@ class Simulator:
         if web:
             put(t, f"{self.pickup_p}{q}: uid=33 from=<www-data>")
             cl = self.pick("cleanup")
-            put(t, f"{cl}{q}: info: header X-PHP-Originating-Script: 33:contact.php from "
-                   f"local; from=<www-data@{MYNAME}>")
+            put(
+                t,
+                f"{cl}{q}: info: header X-PHP-Originating-Script: 33:contact.php from "
+                f"local; from=<www-data@{MYNAME}>",
+            )
             sender = f"www-data@{MYNAME}"
             # A contact form writes to the site's owners, never to arbitrary outsiders:
             # that is what the web-script injection detector keys on.
@@ -788,9 +1034,12 @@ class Simulator:
             self.deliver(t + int(r() * 2), q, sender, rcpts, size=size, mid=mid, notify=False)
         else:
             delay, delays = self._fast_delays[int(r() * 1024)]
-            put(t, f"{self.pick('local')}{q}: to=<postmaster@{LOCAL_LMTP}>, orig_to=<root>, "
-                   f"relay=local, delay={delay}, delays={delays}, dsn=2.0.0, status=sent "
-                   "(delivered to mailbox)")
+            put(
+                t,
+                f"{self.pick('local')}{q}: to=<postmaster@{LOCAL_LMTP}>, orig_to=<root>, "
+                f"relay=local, delay={delay}, delays={delays}, dsn=2.0.0, status=sent "
+                "(delivered to mailbox)",
+            )
             put(t, f"{self.qmgr}{q}: removed")
         self.count("pickup")
 
@@ -811,21 +1060,29 @@ class Simulator:
         if k < 0.55:
             put(t, f"{ps}DNSBL rank {2 + int(r() * 5)} for [{b.ip}]:{port}")
             rc = self.user().addr if r() < 0.7 else f"{BOT_USERS[int(r() * 25)]}@{LOCAL_LMTP}"
-            put(t + 1, f"{ps}NOQUEUE: reject: RCPT from [{b.ip}]:{port}: 550 5.7.1 Service "
-                       f"unavailable; client [{b.ip}] blocked using zen.spamhaus.org; "
-                       f"from=<{self.spam_sender()}>, to=<{rc}>, proto=ESMTP, helo=<{self.helo()}>")
+            put(
+                t + 1,
+                f"{ps}NOQUEUE: reject: RCPT from [{b.ip}]:{port}: 550 5.7.1 Service "
+                f"unavailable; client [{b.ip}] blocked using zen.spamhaus.org; "
+                f"from=<{self.spam_sender()}>, to=<{rc}>, proto=ESMTP, helo=<{self.helo()}>",
+            )
             put(t + 1, f"{ps}DISCONNECT [{b.ip}]:{port}")
         elif k < 0.8:
-            put(t, f"{ps}PREGREET 11 after 0.{int(r() * 90) + 10} from [{b.ip}]:{port}: "
-                   r"EHLO User\r\n")
+            put(
+                t,
+                f"{ps}PREGREET 11 after 0.{int(r() * 90) + 10} from [{b.ip}]:{port}: "
+                r"EHLO User\r\n",
+            )
             put(t + 1, f"{ps}DISCONNECT [{b.ip}]:{port}")
         elif k < 0.92:
-            put(t, f"{ps}HANGUP after {r() * 3:.1f} from [{b.ip}]:{port} in tests before SMTP "
-                   "handshake")
+            put(t, f"{ps}HANGUP after {r() * 3:.1f} from [{b.ip}]:{port} in tests before SMTP handshake")
             put(t, f"{ps}DISCONNECT [{b.ip}]:{port}")
         else:
-            put(t, f"{ps}COMMAND PIPELINING from [{b.ip}]:{port} after EHLO: "
-                   r"MAIL FROM:<info@example.com>\r\n")
+            put(
+                t,
+                f"{ps}COMMAND PIPELINING from [{b.ip}]:{port} after EHLO: "
+                r"MAIL FROM:<info@example.com>\r\n",
+            )
             put(t, f"{ps}DISCONNECT [{b.ip}]:{port}")
         self.count("postscreen_drop")
 
@@ -835,8 +1092,15 @@ class Simulator:
 
     def helo(self) -> str:
         k = self.r()
-        return "User" if k < 0.2 else "ylmf-pc" if k < 0.3 else f"[{self.bot().ip}]" if k < 0.5 \
+        return (
+            "User"
+            if k < 0.2
+            else "ylmf-pc"
+            if k < 0.3
+            else f"[{self.bot().ip}]"
+            if k < 0.5
             else f"mail.{SPAM_DOMAINS[int(self.r() * 8)]}"
+        )
 
     def smtpd_reject(self, t: int) -> None:
         """NOQUEUE rejects at RCPT: relay attempts, RBL hits, dictionary attacks on users."""
@@ -850,22 +1114,29 @@ class Simulator:
         helo = self.helo()
         if k < 0.35:
             rc = self.remote_addr()
-            reply = f"454 4.7.1 <{rc}>: Relay access denied" if r() < 0.3 else \
-                f"554 5.7.1 <{rc}>: Relay access denied"
+            reply = (
+                f"454 4.7.1 <{rc}>: Relay access denied"
+                if r() < 0.3
+                else f"554 5.7.1 <{rc}>: Relay access denied"
+            )
         elif k < 0.6:
             rc = self.user().addr
-            reply = (f"554 5.7.1 Service unavailable; Client host [{b.ip}] blocked using "
-                     f"zen.spamhaus.org; https://www.spamhaus.org/query/ip/{b.ip}")
+            reply = (
+                f"554 5.7.1 Service unavailable; Client host [{b.ip}] blocked using "
+                f"zen.spamhaus.org; https://www.spamhaus.org/query/ip/{b.ip}"
+            )
         elif k < 0.9:
             rc = f"{FIRST[int(r() * 60)]}{int(r() * 99)}@{LOCAL_LMTP}"
-            reply = (f"550 5.1.1 <{rc}>: Recipient address rejected: User unknown in virtual "
-                     "mailbox table")
+            reply = f"550 5.1.1 <{rc}>: Recipient address rejected: User unknown in virtual mailbox table"
         else:
             rc = self.user().addr
             reply = f"450 4.7.25 Client host rejected: cannot find your hostname, [{b.ip}]"
         t1 = t + int(r() * 2)
-        put(t1, f"{sp}NOQUEUE: reject: RCPT from {b.host}[{b.ip}]: {reply}; from=<{sender}> "
-                f"to=<{rc}> proto=ESMTP helo=<{helo}>")
+        put(
+            t1,
+            f"{sp}NOQUEUE: reject: RCPT from {b.host}[{b.ip}]: {reply}; from=<{sender}> "
+            f"to=<{rc}> proto=ESMTP helo=<{helo}>",
+        )
         if r() < 0.3:
             put(t1, f"{sp}lost connection after RCPT from {b.host}[{b.ip}]")
             disc = "ehlo=1 mail=1 rcpt=0/1 commands=2/3"
@@ -887,18 +1158,21 @@ class Simulator:
         reason = "UGFzc3dvcmQ6" if method == "LOGIN" and r() < 0.4 else "(reason unavailable)"
         t1 = t + 1 + int(r() * 3)
         known = username in self.user_set
-        self.dput(t1, "auth", f"passwd-file({username},{b.ip}): "
-                              f"{'Password mismatch' if known else 'unknown user'}")
-        put(t1, f"{sp}warning: {b.host}[{b.ip}]: SASL {method} authentication failed: {reason}, "
-                f"sasl_username={username}")
+        self.dput(
+            t1, "auth", f"passwd-file({username},{b.ip}): {'Password mismatch' if known else 'unknown user'}"
+        )
+        put(
+            t1,
+            f"{sp}warning: {b.host}[{b.ip}]: SASL {method} authentication failed: {reason}, "
+            f"sasl_username={username}",
+        )
         ehlo = "ehlo=2 starttls=1 " if pool is self.submission else "ehlo=1 "
         n = 3 if pool is self.submission else 1
         if r() < 0.5:
             put(t1, f"{sp}lost connection after AUTH from {b.host}[{b.ip}]")
             put(t1, f"{sp}disconnect from {b.host}[{b.ip}] {ehlo}auth=0/1 commands={n}/{n + 1}")
         else:
-            put(t1, f"{sp}disconnect from {b.host}[{b.ip}] {ehlo}auth=0/1 quit=1 "
-                    f"commands={n + 1}/{n + 2}")
+            put(t1, f"{sp}disconnect from {b.host}[{b.ip}] {ehlo}auth=0/1 quit=1 commands={n + 1}/{n + 2}")
         self.free(pool, sp, t1)
 
     def guess_name(self) -> str:
@@ -940,13 +1214,21 @@ class Simulator:
         name = self.guess_name()
         n = 1 + int(r() * 3)
         for i in range(n):
-            self.dput(t + i * 2, "auth", f"passwd-file({name},{b.ip},<{sess}>): "
-                      f"{'Password mismatch' if name in self.user_set else 'unknown user'}")
+            self.dput(
+                t + i * 2,
+                "auth",
+                f"passwd-file({name},{b.ip},<{sess}>): "
+                f"{'Password mismatch' if name in self.user_set else 'unknown user'}",
+            )
         lip = LIP6 if ":" in b.ip else LIP4
         proto = "imap-login" if r() < 0.8 else "pop3-login"
-        self.dput(t + n * 2, proto, f"Disconnected: Connection closed (auth failed, {n} attempts "
-                                    f"in {n * 2} secs): user=<{name}>, method=PLAIN, rip={b.ip}, "
-                                    f"lip={lip}, TLS, session=<{sess}>")
+        self.dput(
+            t + n * 2,
+            proto,
+            f"Disconnected: Connection closed (auth failed, {n} attempts "
+            f"in {n * 2} secs): user=<{name}>, method=PLAIN, rip={b.ip}, "
+            f"lip={lip}, TLS, session=<{sess}>",
+        )
         self.count("imap_bot")
 
     def scanner(self, t: int) -> None:
@@ -958,19 +1240,28 @@ class Simulator:
         if k < 0.3:
             b4 = self.bots[int(r() * 199)]
             sess = self.session(b4)
-            tls = ("TLS handshaking: SSL_accept() failed: error:0A00006C:SSL routines::bad key "
-                   "share, ") if r() < 0.3 else ""
-            self.dput(t, "imap-login", f"Disconnected: Connection closed (no auth attempts in "
-                                       f"{int(r() * 3)} secs): user=<>, rip={b4.ip}, lip={LIP4}, "
-                                       f"{tls}session=<{sess}>")
+            tls = (
+                ("TLS handshaking: SSL_accept() failed: error:0A00006C:SSL routines::bad key share, ")
+                if r() < 0.3
+                else ""
+            )
+            self.dput(
+                t,
+                "imap-login",
+                f"Disconnected: Connection closed (no auth attempts in "
+                f"{int(r() * 3)} secs): user=<>, rip={b4.ip}, lip={LIP4}, "
+                f"{tls}session=<{sess}>",
+            )
             self.count("scanner")
             return
         pool = self.submission if k < 0.5 else self.smtpd
         sp = self.acquire(pool)
         if r() < 0.15:
             fake = f"mail.{SPAM_DOMAINS[int(r() * 8)]}"
-            put(t, f"{sp}warning: hostname {fake} does not resolve to address {b.ip}: "
-                   "Name or service not known")
+            put(
+                t,
+                f"{sp}warning: hostname {fake} does not resolve to address {b.ip}: Name or service not known",
+            )
         put(t, f"{sp}connect from {b.host}[{b.ip}]")
         k = r()
         if k < 0.35:
@@ -981,13 +1272,19 @@ class Simulator:
             disc = "unknown=0/1 commands=0/1"
         elif k < 0.75:
             put(t + 1, f"{sp}SSL_accept error from {b.host}[{b.ip}]: -1")
-            put(t + 1, f"{sp}warning: TLS library problem: error:0A000102:SSL routines::"
-                       "unsupported protocol:../ssl/statem/statem_srvr.c:1657:")
+            put(
+                t + 1,
+                f"{sp}warning: TLS library problem: error:0A000102:SSL routines::"
+                "unsupported protocol:../ssl/statem/statem_srvr.c:1657:",
+            )
             put(t + 1, f"{sp}lost connection after STARTTLS from {b.host}[{b.ip}]")
             disc = "ehlo=1 starttls=0/1 commands=1/2"
         elif k < 0.9:
-            put(t + 1, f"{sp}improper command pipelining after EHLO from {b.host}[{b.ip}]: "
-                       r"MAIL FROM:<>\r\nRCPT TO:<postmaster@" + LOCAL_LMTP + r">\r\n")
+            put(
+                t + 1,
+                f"{sp}improper command pipelining after EHLO from {b.host}[{b.ip}]: "
+                r"MAIL FROM:<>\r\nRCPT TO:<postmaster@" + LOCAL_LMTP + r">\r\n",
+            )
             disc = "ehlo=1 commands=1"
         else:
             put(t + 30, f"{sp}timeout after EHLO from {b.host}[{b.ip}]")
@@ -1002,32 +1299,54 @@ class Simulator:
         r = self.r
         k = r()
         if k < 0.2:
-            self.put(t, f"{self.master}warning: process /usr/lib/postfix/sbin/smtpd pid "
-                        f"{self._newpid()} exit status 1")
-            self.put(t, f"{self.master}warning: /usr/lib/postfix/sbin/smtpd: bad command startup "
-                        "-- throttling")
+            self.put(
+                t,
+                f"{self.master}warning: process /usr/lib/postfix/sbin/smtpd pid "
+                f"{self._newpid()} exit status 1",
+            )
+            self.put(
+                t, f"{self.master}warning: /usr/lib/postfix/sbin/smtpd: bad command startup -- throttling"
+            )
         elif k < 0.35:
-            self.dput(t, "master", "service(imap-login): process_limit (100) reached, "
-                                   "client connections are being dropped", "Warning")
+            self.dput(
+                t,
+                "master",
+                "service(imap-login): process_limit (100) reached, client connections are being dropped",
+                "Warning",
+            )
         elif k < 0.55:
             m = self.mtas[int(r() * len(self.mtas))]
-            self.put(t, f"{self.pick('smtp')}warning: TLS library problem: error:0A000086:SSL "
-                        "routines::certificate verify failed:../ssl/statem/statem_clnt.c:1889:")
-            self.put(t, f"{self.pick('smtp')}Untrusted TLS connection established to "
-                        f"{m.host}[{m.ip}]:25: {TLS_OUT}")
+            self.put(
+                t,
+                f"{self.pick('smtp')}warning: TLS library problem: error:0A000086:SSL "
+                "routines::certificate verify failed:../ssl/statem/statem_clnt.c:1889:",
+            )
+            self.put(
+                t,
+                f"{self.pick('smtp')}Untrusted TLS connection established to {m.host}[{m.ip}]:25: {TLS_OUT}",
+            )
         elif k < 0.7:
-            self.put(t, f"{self.tlsmgr}warning: request to update table btree:/var/lib/postfix/"
-                        "smtpd_scache in non-postfix directory /var/lib/postfix")
+            self.put(
+                t,
+                f"{self.tlsmgr}warning: request to update table btree:/var/lib/postfix/"
+                "smtpd_scache in non-postfix directory /var/lib/postfix",
+            )
         elif k < 0.85:
             u = self.user()
-            self.dput(t, f"imap({u.addr})<{self._newpid()}><{self._b64tok[int(r() * 4096)]}AA>",
-                      f"Maildir /var/vmail/{u.addr.split('@')[1]}/"
-                      f"{u.addr.split('@')[0]}/Maildir: Synchronization took {31 + int(r() * 60)} "
-                      "seconds (0 new msgs, 0 flag change attempts, 0 expunge attempts)",
-                      "Warning")
+            self.dput(
+                t,
+                f"imap({u.addr})<{self._newpid()}><{self._b64tok[int(r() * 4096)]}AA>",
+                f"Maildir /var/vmail/{u.addr.split('@')[1]}/"
+                f"{u.addr.split('@')[0]}/Maildir: Synchronization took {31 + int(r() * 60)} "
+                "seconds (0 new msgs, 0 flag change attempts, 0 expunge attempts)",
+                "Warning",
+            )
         else:
-            self.put(t, f"{self.pick('smtp')}warning: {self.mtas[0].host}[{self.mtas[0].ip}]:25 "
-                        "offered null AUTH mechanism list")
+            self.put(
+                t,
+                f"{self.pick('smtp')}warning: {self.mtas[0].host}[{self.mtas[0].ip}]:25 "
+                "offered null AUTH mechanism list",
+            )
         self.count("oddity")
 
     def anvil(self, t: int) -> None:
@@ -1037,13 +1356,20 @@ class Simulator:
         b = self.bruteforce if hot else self.bot()
         at = self._stamps(t)[0].strip()
         p = self.anvil_p
-        self.put(t, f"{p}statistics: max connection rate {(19 if hot else 2) + int(r() * 6)}/60s "
-                    f"for (smtp:{b.ip}) at {at}")
-        self.put(t, f"{p}statistics: max connection count {(3 if hot else 1) + int(r() * 2)} for "
-                    f"(smtp:{b.ip}) at {at}")
+        self.put(
+            t,
+            f"{p}statistics: max connection rate {(19 if hot else 2) + int(r() * 6)}/60s "
+            f"for (smtp:{b.ip}) at {at}",
+        )
+        self.put(
+            t,
+            f"{p}statistics: max connection count {(3 if hot else 1) + int(r() * 2)} for "
+            f"(smtp:{b.ip}) at {at}",
+        )
         if hot:
-            self.put(t, f"{p}statistics: max auth rate {14 + int(r() * 6)}/60s for "
-                        f"(submission:{b.ip}) at {at}")
+            self.put(
+                t, f"{p}statistics: max auth rate {14 + int(r() * 6)}/60s for (submission:{b.ip}) at {at}"
+            )
         self.put(t, f"{p}statistics: max cache size {4 + int(r() * 30)} at {at}")
         if r() < 0.1:
             self.anvil_p = self._prefix("postfix/anvil")
@@ -1088,7 +1414,9 @@ class Simulator:
         tr.probe_login = self.iso(self.probe_at)
         tr.bruteforce_ip = self.bruteforce.ip
         tr.bruteforce_targets = [
-            f"info@{LOCAL_LMTP}", f"admin@{LOCAL_LMTP}", f"sales@{LOCAL_LMTP}",
+            f"info@{LOCAL_LMTP}",
+            f"admin@{LOCAL_LMTP}",
+            f"sales@{LOCAL_LMTP}",
             *(self.users[i].addr for i in (3, 250, 1200)),
         ]
         tr.bruteforce_start, tr.bruteforce_end = self.iso(self.bf_start), self.iso(self.bf_end)
@@ -1126,12 +1454,19 @@ class Simulator:
         r = self.r
         expo = self.rng.expovariate
         human: Table = (
-            (0.42, self.inbound), (0.545, self.submission_human), (0.962, self.imap),
-            (0.997, self.pickup), (1.0, self.typo),
+            (0.42, self.inbound),
+            (0.545, self.submission_human),
+            (0.962, self.imap),
+            (0.997, self.pickup),
+            (1.0, self.typo),
         )
         noise: Table = (
-            (0.26, self.postscreen_drop), (0.52, self.smtpd_reject), (0.73, self.sasl_bot),
-            (0.86, self.imap_bot), (0.985, self.scanner), (1.0, self.oddity),
+            (0.26, self.postscreen_drop),
+            (0.52, self.smtpd_reject),
+            (0.73, self.sasl_bot),
+            (0.86, self.imap_bot),
+            (0.985, self.scanner),
+            (1.0, self.oddity),
         )
         hour_mult = self._hour_mult
         epoch_hour = self.epoch0 // 3600
@@ -1200,13 +1535,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=1_000_000, help="total lines to write")
     ap.add_argument("--out", type=Path, required=True, help="syslog file (Postfix + Dovecot)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--start", default="2026-11-01T00:00:00",
-                    help="time of the first line (local, naive); e.g. 2026-10-31T18:00:00 "
-                         "crosses a month end")
-    ap.add_argument("--rate", type=float, default=10.0,
-                    help="mean lines per simulated second (10 => 1M lines span ~30 h)")
-    ap.add_argument("--dovecot-file", type=Path,
-                    help="write Dovecot lines here in its own log_path format instead")
+    ap.add_argument(
+        "--start",
+        default="2026-11-01T00:00:00",
+        help="time of the first line (local, naive); e.g. 2026-10-31T18:00:00 crosses a month end",
+    )
+    ap.add_argument(
+        "--rate", type=float, default=10.0, help="mean lines per simulated second (10 => 1M lines span ~30 h)"
+    )
+    ap.add_argument(
+        "--dovecot-file", type=Path, help="write Dovecot lines here in its own log_path format instead"
+    )
     ap.add_argument("--manifest", type=Path, help="write incident ground truth + counts as JSON")
     args = ap.parse_args(argv)
     start = datetime.fromisoformat(args.start).replace(tzinfo=None)  # syslog has no zone
@@ -1214,8 +1553,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with open(args.out, "w", encoding="utf-8", buffering=1 << 20, newline="\n") as out:
         if args.dovecot_file is not None:
-            with open(args.dovecot_file, "w", encoding="utf-8", buffering=1 << 20,
-                      newline="\n") as dvout:
+            with open(args.dovecot_file, "w", encoding="utf-8", buffering=1 << 20, newline="\n") as dvout:
                 sim.run(out, dvout, args.rate)
         else:
             sim.run(out, None, args.rate)
@@ -1233,8 +1571,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.manifest is not None:
         args.manifest.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {sim.emitted} lines ({sim.start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}) in "
-          f"{elapsed:.2f} s: {summary['lines_per_second']} lines/s", file=sys.stderr)
+    print(
+        f"wrote {sim.emitted} lines ({sim.start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}) in "
+        f"{elapsed:.2f} s: {summary['lines_per_second']} lines/s",
+        file=sys.stderr,
+    )
     return 0
 
 

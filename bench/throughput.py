@@ -90,8 +90,9 @@ def measure(argv: list[str], stdout_path: str, timeout: float) -> tuple[float, i
     return wall, code, usage, tail
 
 
-def run_tool(tool: str, argv: list[str], lines: int, *, workdir: Path, repeat: int,
-             timeout: float, check_json: bool) -> Run:
+def run_tool(
+    tool: str, argv: list[str], lines: int, *, workdir: Path, repeat: int, timeout: float, check_json: bool
+) -> Run:
     """Measure ``argv`` ``repeat`` times: best wall time, worst peak RSS."""
     result = Run(tool, argv, lines)
     out_path = workdir / f".{tool}.out" if check_json else os.devnull
@@ -154,15 +155,29 @@ def ensure_log(lines: int, seed: int, workdir: Path, regenerate: bool) -> tuple[
             have = {}
         if {k: have.get(k) for k in want} == want:
             return path, f"cached (generated at {have.get('lines_per_s', '?')} lines/s)"
-    argv = [sys.executable, str(GENERATOR), "--lines", str(lines), "--seed", str(seed),
-            "--out", str(path), "--manifest", str(path.with_suffix(".manifest.json"))]
+    argv = [
+        sys.executable,
+        str(GENERATOR),
+        "--lines",
+        str(lines),
+        "--seed",
+        str(seed),
+        "--out",
+        str(path),
+        "--manifest",
+        str(path.with_suffix(".manifest.json")),
+    ]
     wall, code, usage, tail = measure(argv, os.devnull, 3600)
     if code != 0:
         raise SystemExit(f"generator failed (exit {code}): {tail}")
     rate = int(lines / wall)
-    params_path.write_text(json.dumps({**want, "wall_s": round(wall, 2), "lines_per_s": rate,
-                                       "max_rss_kib": int(usage.ru_maxrss)}) + "\n",  # type: ignore[attr-defined]
-                           encoding="utf-8")
+    params_path.write_text(
+        json.dumps(
+            {**want, "wall_s": round(wall, 2), "lines_per_s": rate, "max_rss_kib": int(usage.ru_maxrss)}
+        )
+        + "\n",  # type: ignore[attr-defined]
+        encoding="utf-8",
+    )
     return path, f"generated in {wall:.1f} s ({rate:,} lines/s)"
 
 
@@ -178,8 +193,7 @@ def _version(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
-    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) \
-        else "?"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "?"
 
 
 def machine() -> dict[str, str]:
@@ -206,12 +220,15 @@ def machine() -> dict[str, str]:
         "nproc": str(len(os.sched_getaffinity(0))),
         "memory": mem,
         "python (bench)": platform.python_version(),
-        "python (mailwarden venv)": _version([str(venv_py), "-c",
-                                              "import platform; print(platform.python_version())"])
-        if venv_py.exists() else "no .venv",
+        "python (mailwarden venv)": _version(
+            [str(venv_py), "-c", "import platform; print(platform.python_version())"]
+        )
+        if venv_py.exists()
+        else "no .venv",
         "perl": _version(["perl", "-e", "print substr($^V, 1)"]),
         "pflogsumm": _version(["pflogsumm", "--version"]).removeprefix("pflogsumm ")
-        if shutil.which("pflogsumm") else "not installed",
+        if shutil.which("pflogsumm")
+        else "not installed",
     }
 
 
@@ -222,18 +239,22 @@ def _fmt(x: float | None, spec: str) -> str:
 def print_table(path: Path, lines: int, note: str, runs: list[Run]) -> None:
     size = path.stat().st_size / 1e6
     print(f"\nfile: {path}  {lines:,} lines, {size:.1f} MB, {note}")
-    print(f"  {'tool':<34} {'wall s':>8} {'lines/s':>11} {'user s':>8} {'sys s':>7} "
-          f"{'max RSS MiB':>12}")
+    print(f"  {'tool':<34} {'wall s':>8} {'lines/s':>11} {'user s':>8} {'sys s':>7} {'max RSS MiB':>12}")
     for r in runs:
-        label = {"triage": "mailwarden triage --format json", "pflogsumm": "pflogsumm",
-                 "events": "mailwarden events"}[r.tool]
+        label = {
+            "triage": "mailwarden triage --format json",
+            "pflogsumm": "pflogsumm",
+            "events": "mailwarden events",
+        }[r.tool]
         if r.error:
             prefix = "pflogsumm failed" if r.tool == "pflogsumm" else "mailwarden not runnable"
             print(f"  {label:<34} {prefix}: {r.error}")
             continue
         rss = r.max_rss_kib / 1024 if r.max_rss_kib is not None else None
-        print(f"  {label:<34} {_fmt(r.wall_s, '8.2f')} {_fmt(r.lines_per_s, '11,.0f')} "
-              f"{_fmt(r.user_s, '8.2f')} {_fmt(r.sys_s, '7.2f')} {_fmt(rss, '12.1f')}")
+        print(
+            f"  {label:<34} {_fmt(r.wall_s, '8.2f')} {_fmt(r.lines_per_s, '11,.0f')} "
+            f"{_fmt(r.user_s, '8.2f')} {_fmt(r.sys_s, '7.2f')} {_fmt(rss, '12.1f')}"
+        )
     by = {r.tool: r for r in runs if not r.error}
     if "triage" in by and "pflogsumm" in by:
         ratio = by["pflogsumm"].wall_s / by["triage"].wall_s  # type: ignore[operator]
@@ -245,12 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--also", type=int, help="a second, longer file to compare peak memory")
-    ap.add_argument("--workdir", type=Path, default=BENCH / "out",
-                    help="where generated logs are cached (default: bench/out, git-ignored)")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=BENCH / "out",
+        help="where generated logs are cached (default: bench/out, git-ignored)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; best wall is kept")
-    ap.add_argument("--tools", default=",".join(TOOLS),
-                    help=f"comma-separated subset of {','.join(TOOLS)}")
+    ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     ap.add_argument("--regenerate", action="store_true", help="ignore cached logs")
     ap.add_argument("--json", type=Path, help="also write all figures here")
@@ -265,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()))
     mw = mailwarden_command()
     if mw is None:
-        print("mailwarden not runnable: no .venv/bin/mailwarden, .venv/bin/python or "
-              "mailwarden on PATH")
+        print("mailwarden not runnable: no .venv/bin/mailwarden, .venv/bin/python or mailwarden on PATH")
     else:
         print(f"mailwarden command: {' '.join(mw)}")
 
@@ -289,11 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             elif mw is None:
                 runs.append(Run(tool, [], n, error="command not found"))
             elif tool == "triage":
-                runs.append(run_tool(tool, [*mw, "triage", str(path), "--format", "json"], n,
-                                     check_json=True, **opts))
+                runs.append(
+                    run_tool(tool, [*mw, "triage", str(path), "--format", "json"], n, check_json=True, **opts)
+                )
             else:
-                runs.append(run_tool(tool, [*mw, "events", str(path)], n, check_json=False,
-                                     **opts))
+                runs.append(run_tool(tool, [*mw, "events", str(path)], n, check_json=False, **opts))
         results[n] = runs
         print_table(path, n, note, runs)
 
@@ -305,15 +328,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {tool:<10} n/a")
                 continue
             a, b = (r.max_rss_kib / 1024 for r in pair)  # type: ignore[union-attr,operator]
-            print(f"  {tool:<10} {sizes[0]:>10,} lines: {a:8.1f} MiB   {sizes[1]:>10,} lines: "
-                  f"{b:8.1f} MiB   ratio {b / a:.2f}")
+            print(
+                f"  {tool:<10} {sizes[0]:>10,} lines: {a:8.1f} MiB   {sizes[1]:>10,} lines: "
+                f"{b:8.1f} MiB   ratio {b / a:.2f}"
+            )
 
     if args.json is not None:
         doc = {
             "machine": info,
             "mailwarden": mw,
-            "runs": [{**asdict(r), "file": str(files[n]), "lines_per_s": r.lines_per_s}
-                     for n in sizes for r in results[n]],
+            "runs": [
+                {**asdict(r), "file": str(files[n]), "lines_per_s": r.lines_per_s}
+                for n in sizes
+                for r in results[n]
+            ],
         }
         args.json.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return 0

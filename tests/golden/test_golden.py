@@ -43,7 +43,9 @@ _CLOCK = YearInference(_CLOCK_REFERENCE, UTC)
 def _record(line: str, path: Path, lineno: int) -> Record:
     """Frame as the reader would: the file's first sample line decides its kind (syslog, multilog, ...)."""
     first = next(
-        raw for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip() and not raw.startswith("#")
+        raw
+        for raw in path.read_text(encoding="utf-8").splitlines()
+        if raw.strip() and not raw.startswith("#")
     )
     frame = framer_for(kind_of(first.encode(), path.name), path.name, _CLOCK_REFERENCE)
     rec = frame(line, Source(file=path.name, line=lineno), _CLOCK)
@@ -72,9 +74,7 @@ def _cases() -> list[tuple[str, int, str, object]]:
             elif raw.startswith("#") or not raw.strip():
                 continue
             else:
-                assert expected is not ..., (
-                    f"{path}:{lineno}: sample line without '#> ' expectation"
-                )
+                assert expected is not ..., f"{path}:{lineno}: sample line without '#> ' expectation"
                 cases.append((f"{path.parent.name}/{path.name}", lineno, raw, expected))
                 expected = ...
     return cases
@@ -83,9 +83,7 @@ def _cases() -> list[tuple[str, int, str, object]]:
 CASES = _cases()
 
 
-@pytest.mark.parametrize(
-    ("name", "lineno", "line", "expected"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES]
-)
+@pytest.mark.parametrize(("name", "lineno", "line", "expected"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES])
 def test_golden_line(name: str, lineno: int, line: str, expected: object) -> None:
     path = GOLDEN / name
     record = _record(line, path, lineno)
@@ -101,9 +99,7 @@ def test_golden_line(name: str, lineno: int, line: str, expected: object) -> Non
     assert len(got) == len(expected), f"expected {len(expected)} events, got {got}"
     for want, have in zip(expected, got, strict=True):
         for key, value in want.items():
-            assert have.get(key) == value, (
-                f"{key}: want {value!r}, have {have.get(key)!r} in {have}"
-            )
+            assert have.get(key) == value, f"{key}: want {value!r}, have {have.get(key)!r} in {have}"
 
 
 def test_every_format_has_golden_samples() -> None:
@@ -112,6 +108,4 @@ def test_every_format_has_golden_samples() -> None:
     for fmt in FORMATS:
         files = list((GOLDEN / fmt.name).glob("*.log"))
         assert files, f"format {fmt.name} has no golden samples"
-        assert any("injection" in f.name for f in files), (
-            f"format {fmt.name} has no injection samples"
-        )
+        assert any("injection" in f.name for f in files), f"format {fmt.name} has no injection samples"

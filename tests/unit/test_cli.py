@@ -55,9 +55,7 @@ def test_exit_1_and_json_when_incident(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_exit_0_when_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = _write(
-        tmp_path, "Nov 27 10:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]\n"
-    )
+    path = _write(tmp_path, "Nov 27 10:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]\n")
     assert main(["triage", path, "--no-progress"]) == 0
     assert "no abuse found" in capsys.readouterr().out
 
@@ -112,9 +110,7 @@ def test_events_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert rows[3]["type"] == "delivery" and rows[3]["status"] == "sent"
 
 
-def test_terminal_report_neutralises_escapes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_terminal_report_neutralises_escapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     evil = "\x1b]0;owned\x07\x1b[2J"
     lines = "".join(
         f"Nov 27 10:00:{k:02d} mx postfix/smtpd[1]: warning: unknown[198.51.100.7]: SASL LOGIN authentication "

@@ -221,9 +221,7 @@ def test_committed_lab_files_match_the_script() -> None:
                 network = stored
                 if stored.version == 6 and stored.subnet_of(ipaddress.ip_network("::/96")):
                     # ipv4_compatible databases keep IPv4 under ::/96
-                    network = ipaddress.ip_network(
-                        (int(stored.network_address), stored.prefixlen - 96)
-                    )
+                    network = ipaddress.ip_network((int(stored.network_address), stored.prefixlen - 96))
                 found[str(network)] = (
                     rec["country"]["iso_code"],
                     rec["autonomous_system_number"],
@@ -307,9 +305,7 @@ def _corrupt_variants(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-@pytest.mark.parametrize(
-    "kind", ["empty", "text", "truncated", "gzip", "tree", "directory", "missing"]
-)
+@pytest.mark.parametrize("kind", ["empty", "text", "truncated", "gzip", "tree", "directory", "missing"])
 def test_bad_database_raises_geo_error(tmp_path: Path, kind: str) -> None:
     path = _corrupt_variants(tmp_path)[kind]
     with pytest.raises(GeoError) as err:

@@ -24,8 +24,13 @@ def reference(text: str) -> str | None:
         return None
 
 
-octets = st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "255", "256", "300", "", "-1", "\u0663"])
-words = st.one_of(st.integers(0, 0xFFFF).map(lambda w: f"{w:x}"), st.sampled_from(["", "0", "ffff", "00000", "g", "1.2.3.4"]))
+octets = st.sampled_from(
+    ["0", "00", "01", "1", "9", "10", "99", "100", "199", "255", "256", "300", "", "-1", "\u0663"]
+)
+words = st.one_of(
+    st.integers(0, 0xFFFF).map(lambda w: f"{w:x}"),
+    st.sampled_from(["", "0", "ffff", "00000", "g", "1.2.3.4"]),
+)
 
 
 @settings(max_examples=3000)
@@ -35,8 +40,11 @@ def test_ipv4_like(text: str) -> None:
 
 
 @settings(max_examples=3000)
-@given(st.lists(words, min_size=1, max_size=10).map(":".join), st.sampled_from(["", "IPv6:", "ipv6:"]),
-       st.sampled_from(["", "%eth0", "%"]))
+@given(
+    st.lists(words, min_size=1, max_size=10).map(":".join),
+    st.sampled_from(["", "IPv6:", "ipv6:"]),
+    st.sampled_from(["", "%eth0", "%"]),
+)
 def test_ipv6_like(text: str, prefix: str, zone: str) -> None:
     candidate = prefix + text + zone
     assert normalise_ip(candidate) == reference(candidate)

@@ -109,9 +109,7 @@ def test_iso_stamps_keep_their_offset_and_become_utc() -> None:
 
 def test_iso_stamp_without_offset_is_local_time_in_tz() -> None:
     plus_two = timezone(timedelta(hours=2))
-    record = frame_line(
-        "2026-11-27 17:34:14 imap-login: Info: Login: x", SRC, YearInference(NOW, plus_two)
-    )
+    record = frame_line("2026-11-27 17:34:14 imap-login: Info: Login: x", SRC, YearInference(NOW, plus_two))
     assert record is not None
     assert record.ts == datetime(2026, 11, 27, 15, 34, 14, tzinfo=UTC)
     assert (record.host, record.program) == ("", "imap-login")

@@ -109,9 +109,7 @@ def test_last_line_without_newline_and_crlf(tmp_path: Path) -> None:
         (b"", "blank"),
     ],
 )
-def test_bad_lines_are_counted_and_the_next_line_is_read(
-    tmp_path: Path, bad: bytes, reason: str
-) -> None:
+def test_bad_lines_are_counted_and_the_next_line_is_read(tmp_path: Path, bad: bytes, reason: str) -> None:
     path = tmp_path / "mail.log"
     path.write_bytes(bad + b"\n" + TEXT)
     stats = ReadStats()
@@ -163,8 +161,7 @@ def test_long_line_at_end_of_file_and_exactly_at_the_limit(tmp_path: Path) -> No
 def test_truncated_archive_keeps_earlier_lines(tmp_path: Path, suffix: str) -> None:
     # bzip2 works in 900 kB blocks: make several, so that cutting keeps whole ones
     big = b"".join(
-        b"Nov 27 17:34:14 mx postfix/smtpd[%d]: connect from unknown[10.%d.%d.1]\n"
-        % (i, i % 251, i % 241)
+        b"Nov 27 17:34:14 mx postfix/smtpd[%d]: connect from unknown[10.%d.%d.1]\n" % (i, i % 251, i % 241)
         for i in range(50_000)
     )
     data = COMPRESSORS[suffix](big)

@@ -11,8 +11,16 @@ TS = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 def _sent(qid: str, relay: str, reply: str) -> DeliveryAttempted:
-    return DeliveryAttempted(ts=TS, source=Source("mail.log", 1), queue_id=qid, recipient="b@example.com",
-                             status="sent", relay=relay, reply=reply, transport="smtp")
+    return DeliveryAttempted(
+        ts=TS,
+        source=Source("mail.log", 1),
+        queue_id=qid,
+        recipient="b@example.com",
+        status="sent",
+        relay=relay,
+        reply=reply,
+        transport="smtp",
+    )
 
 
 def test_forwarded_only_when_the_reply_says_so() -> None:

@@ -85,9 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "events", help="print the parsed events as JSON lines (to see how each line was read)"
     )
     _common(ev)
-    ev.add_argument(
-        "--stats", action="store_true", help="print read statistics (JSON) to stderr at the end"
-    )
+    ev.add_argument("--stats", action="store_true", help="print read statistics (JSON) to stderr at the end")
     ev.add_argument(
         "-q", "--quiet", action="store_true", help="no summary of the formats recognised on stderr"
     )
