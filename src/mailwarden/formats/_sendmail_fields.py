@@ -37,6 +37,15 @@ TO_FIELDS = re.compile(
     r"(?:, ntries=\d{1,9})?(?:, stage=[^\s,]{1,32})?(?:, reply=([^\n]{0,300}?))?, stat=",
     re.ASCII,
 )
+# A from= line whose every field is free of commas, in logsender()'s order (msgid=,
+# bodytype= ... between nrcpts= and proto=): ``from_fields`` reads it in one match.
+# When it matches, each "first"/"last" occurrence the general reader looks for is
+# the one matched here (no value holds a comma); any other line takes that reader.
+_FROM_LINE = re.compile(
+    r"from=([^,]*), size=(\d{1,18}), class=[^,]*, nrcpts=(\d{1,9})(?:, [a-z]{1,16}=[^,]*){0,8}?"
+    r", proto=([^,]*), daemon=([^,]*), relay=([^,]*)",
+    re.ASCII,
+)
 CTLADDR_UID = re.compile(r" \((\d{1,10})/\d{1,10}\)$", re.ASCII)
 # relay= of a delivery to this host (a content filter, or the MTA the MSP hands to)
 LOOPBACK_RELAYS = ("[127.0.0.1]", "[IPv6:::1]", "[::1]")
@@ -182,3 +191,41 @@ def handoff_qid(relay: str, mailer: str, status: str, reply: str) -> str | None:
     if sep and text.startswith("Message accepted for delivery") and split_qid(qid + ": x")[0]:
         return qid
     return None
+
+
+def from_fields(rest: str) -> tuple[str, str, str, str | None, bool, bool] | None:
+    """A from= line -> (sender, size, nrcpts, relay value or None, authenticated, MSA daemon).
+
+    ``relay`` is the *last* ``relay=`` (only server fields follow it); ``authenticated``
+    is an "A" in the protocol after its first four letters (ESMTPA, ESMTPSA); None when
+    the line has no ``size=, class=, nrcpts=`` of digits.
+    """
+    m = _FROM_LINE.fullmatch(rest)
+    if m is not None:
+        sender, size, nrcpts, proto, daemon, relay = m.groups()
+        if sender.startswith("<") and sender.endswith(">"):
+            sender = sender[1:-1]
+        return sender, size, nrcpts, relay, "A" in proto[4:], daemon.startswith("MSA")
+    relay_at = rest.rfind(", relay=")
+    end = relay_at if relay_at > 0 else len(rest)  # the fields before the last relay=
+    size_at = rest.find(", size=", 0, end)
+    if size_at < 0:
+        return None
+    # ``size=N, class=C, nrcpts=K``: the first three fields after the sender.
+    fields = rest[size_at + 7 : end].split(", ", 3)
+    if len(fields) < 3 or not fields[2].startswith("nrcpts="):
+        return None
+    size, nrcpts = fields[0], fields[2][7:]
+    if not (size.isdigit() and nrcpts.isdigit() and len(size) < 19 and len(nrcpts) < 10):
+        return None
+    proto_at = rest.rfind(", proto=", 0, end)
+    comma = rest.find(",", proto_at + 8, end)
+    daemon_at = rest.rfind(", daemon=", 0, end)
+    return (
+        bracketless(rest[5:size_at]),
+        size,
+        nrcpts,
+        rest[relay_at + 8 :] if relay_at > 0 else None,
+        proto_at > 0 and "A" in rest[proto_at + 12 : comma if comma >= 0 else end],
+        daemon_at > 0 and rest.startswith("MSA", daemon_at + 9, end),
+    )

@@ -46,6 +46,7 @@ from mailwarden.formats._sendmail_fields import (
     TO_FIELDS,
     TRANSPORTS,
     delay_seconds,
+    from_fields,
     handoff_qid,
     host_addr,
     relay_value,
@@ -167,6 +168,9 @@ class SendmailFormat:
             return pregreet(record, rest)
         if rest.startswith(QUIET):
             return self._release(qid, NOTHING)
+        if rest.endswith(" bytes total") and " aliases, longest " in rest:
+            # newaliases' summary after "alias database ... rebuilt" (alias.c; seen on a real 8.17)
+            return NOTHING
         if rest.startswith("<") and "... " in rest:
             return self._release(qid, rcpt_error(record, rest))
         found = host_addr(rest)
@@ -184,37 +188,22 @@ class SendmailFormat:
     # --- messages ---------------------------------------------------------------
 
     def _from(self, record: Record, qid: str, rest: str) -> Sequence[Event] | None:
-        relay_at = rest.rfind(", relay=")
-        end = relay_at if relay_at > 0 else len(rest)  # the fields before the last relay=
-        size_at = rest.find(", size=", 0, end)
-        if size_at < 0:
+        found = from_fields(rest)
+        if found is None:
             return None
-        # ``size=N, class=C, nrcpts=K``: the first three fields after the sender.
-        fields = rest[size_at + 7 : end].split(", ", 3)
-        if len(fields) < 3 or not fields[2].startswith("nrcpts="):
-            return None
-        size, nrcpts = fields[0], fields[2][7:]
-        if not (size.isdigit() and nrcpts.isdigit() and len(size) < 19 and len(nrcpts) < 10):
-            return None
-        sender = rest[5:size_at]
-        if sender.startswith("<") and sender.endswith(">"):
-            sender = sender[1:-1]
-        if nrcpts == "0" or relay_at < 0:
+        sender, size, nrcpts, relay, authenticated, msa = found
+        if nrcpts == "0" or relay is None:
             return NOTHING  # a session whose recipients were all refused: nothing was queued
-        name, client = relay_value(rest[relay_at + 8 :])
+        name, client = relay_value(relay)
         ts, source, host = record.ts, record.source, record.host
-        msgs = self._msgs
         count = int(nrcpts)
-        old = msgs.pop(qid, None)
+        old = self._msgs.get(qid)
         events: list[Event] = (
             [MessageRemoved(ts=ts, source=source, host=host, queue_id=qid)]
-            if old is not None and not old[1]
+            if old is not None and not old[1]  # a reused id: the old lifecycle ends first
             else []
         )
-        msgs[qid] = (count, False)
-        if len(msgs) > _MAX_STATE:
-            msgs.popitem(last=False)
-            self.dropped += 1
+        self.dropped += _put(self._msgs, qid, (count, False), _MAX_STATE)
         queued = MessageQueued(
             ts=ts, source=source, host=host, queue_id=qid, sender=sender, size=int(size), nrcpt=count
         )
@@ -225,21 +214,16 @@ class SendmailFormat:
             events.append(queued)
             return events
         user, method = "", ""
-        proto_at = rest.rfind(", proto=", 0, end)
-        if proto_at > 0:
-            comma = rest.find(",", proto_at + 8, end)
-            # ESMTPA, ESMTPSA (an "A" after the protocol's first four letters): authenticated
-            if "A" in rest[proto_at + 12 : comma if comma >= 0 else end]:
-                auth = self._auth.get(record.pid or 0)
-                if auth is not None and auth[1] == client:
-                    user, method = auth[0], auth[2]
-        daemon_at = rest.rfind(", daemon=", 0, end)
+        if authenticated:  # the user name is on the session's AUTH=server line (same pid)
+            auth = self._auth.get(record.pid or 0)
+            if auth is not None and auth[1] == client:
+                user, method = auth[0], auth[2]
         received = MessageReceived(
             ts=ts,
             source=source,
             host=host,
             queue_id=qid,
-            service="submission" if daemon_at > 0 and rest.startswith("MSA", daemon_at + 9, end) else "smtp",
+            service="submission" if msa else "smtp",
             client=client,
             client_name=name,
             sasl_username=user,
