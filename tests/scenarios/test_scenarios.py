@@ -16,6 +16,7 @@ import pytest
 
 from mailwarden.pipeline import triage
 from mailwarden.report.json_report import to_dict
+from tests.scenarios.expect import compromised_incident
 from tests.scenarios.logwriter import LogWriter
 from tests.scenarios.plays import OFFICE, T0, benign, compromised
 
@@ -52,26 +53,8 @@ def test_compromised_account(tmp_path: Path) -> None:
     benign(w)
     compromised(w)
     doc = run(tmp_path, w)
-    assert kinds(doc) == ["compromised_account"], [i["summary"] for i in doc["incidents"]]
-    inc = doc["incidents"][0]
-    assert inc["subject"]["account"] == "bob@example.com"
-    assert inc["path"] == "smtp_auth"
-    assert inc["severity"] == "critical"
-    assert {"IN", "IT", "BR", "NG"} <= set(inc["countries"])
-    assert inc["messages"] == 120
-    assert inc["recipients"] == 600
-    assert inc["bounced"] > 0 and inc["deferred"] > 0
-    assert inc["failed_logins"] == 3
-    whats = [e["what"] for e in inc["timeline"]]
-    assert whats[0].startswith("failed login")
-    assert any(x.startswith("first bounce") for x in whats)
-    assert any("complaint" in x for x in whats)
-    assert any(x.startswith("rejected citing blocklist Spamhaus ZEN") for x in whats)
-    assert any("mailwarden dnsbl check" in a for a in inc["recommended_actions"])
-    assert all(e["file"].endswith("mail.log") and e["line"] > 0 for e in inc["evidence"])
-    assert any("password" in a.lower() for a in inc["recommended_actions"])
-    assert inc["queued_ids"], "deferred spam should still be queued at the end"
-    assert doc["verdict"] == "critical"
+    inc = compromised_incident(doc)
+    assert all(e["file"].endswith("mail.log") for e in inc["evidence"])
 
 
 def test_brute_force(tmp_path: Path) -> None:
