@@ -41,30 +41,26 @@ def _triage(paths: list[Path]) -> dict[str, Any]:
     return doc
 
 
-def _the_incident(doc: dict[str, Any]) -> dict[str, Any]:
-    return compromised_incident(doc)
-
-
 def test_the_qmail_log_directories_alone(tmp_path: Path) -> None:
     send, smtpd, _maillog, _php = _written(tmp_path)
     doc = _triage([tmp_path / "qmail", tmp_path / "qmail" / "smtpd"])
     assert doc["sources"]["files"] == [str(send), str(smtpd)]
     assert doc["stats"]["file_kinds"] == {"multilog": 2}
-    _the_incident(doc)
+    compromised_incident(doc)
 
 
 def test_directories_give_what_the_named_files_give(tmp_path: Path) -> None:
     paths = _written(tmp_path)
-    by_name = _the_incident(_triage(paths))
+    by_name = compromised_incident(_triage(paths))
     by_directory = _triage([tmp_path / "qmail", tmp_path / "qmail" / "smtpd", tmp_path, tmp_path / "php"])
     assert sorted(by_directory["sources"]["files"]) == sorted(str(p) for p in paths)
-    assert _the_incident(by_directory) == by_name
+    assert compromised_incident(by_directory) == by_name
 
 
 def test_multilog_rotated_files_are_read_before_current(tmp_path: Path) -> None:
     """multilog renames a full ``current`` to ``@<TAI64N of the rotation>.s``; the series is read in order."""
     send, smtpd, _maillog, _php = _written(tmp_path)
-    reference = _the_incident(_triage([tmp_path / "qmail", tmp_path / "qmail" / "smtpd"]))
+    reference = compromised_incident(_triage([tmp_path / "qmail", tmp_path / "qmail" / "smtpd"]))
     expected: set[str] = set()
     series: list[list[str]] = []
     for current in (send, smtpd):
@@ -78,7 +74,7 @@ def test_multilog_rotated_files_are_read_before_current(tmp_path: Path) -> None:
     assert plan([str(tmp_path / "qmail"), str(tmp_path / "qmail" / "smtpd")], ReadStats()) == series
     doc = _triage([tmp_path / "qmail", tmp_path / "qmail" / "smtpd"])
     assert set(doc["sources"]["files"]) == expected
-    inc = _the_incident(doc)
+    inc = compromised_incident(doc)
     strip = ("evidence", "timeline")
     assert {k: v for k, v in inc.items() if k not in strip} == {
         k: v for k, v in reference.items() if k not in strip
