@@ -20,17 +20,22 @@ lines deliberately ignored are in ``docs/formats/exim.md``;
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from mailwarden.formats._exim_fields import MESSAGE_ID
 from mailwarden.formats._exim_message import NOTHING, parse_with_id
 from mailwarden.formats._exim_smtp import parse_session
 from mailwarden.formats.base import Handler
-from mailwarden.model import Event, Record
+from mailwarden.model import Event, LocalSubmission, MessageInfo, Record
 
 _PROGRAMS = frozenset({"exim", "exim4"})
 _MESSAGE_ID = MESSAGE_ID.match
 # After a message id, the forms that are session lines about that message.
 _ID_SESSION = ("H=", "F=", "U=", "SMTP connection from ")
+# +arguments (cPanel's default) logs the working directory of every exim process,
+# among them the one a web script's sendmail call starts: the script's directory.
+_CWD_MAX = 1024
+_CWD_UNPAIRED_WINDOW = timedelta(seconds=5)
 
 
 def _main(record: Record, message: str, label: str) -> Sequence[Event] | None:
@@ -89,6 +94,9 @@ class EximFormat:
         # Syslog duplication: the line just seen, so that its reject-log copy is not
         # counted twice. One entry: bounded by construction.
         self._last: tuple[object, int | None, str] | None = None
+        # pid (None without +pid) -> (time, directory) of the latest cwd= line not yet paired
+        self._cwd: dict[int | None, tuple[datetime, str]] = {}
+        self.dropped = 0
 
     def claims(self, program: str) -> bool:
         return program.partition("/")[0] in _PROGRAMS
@@ -109,6 +117,51 @@ class EximFormat:
         return route[0](record, record.message, route[1])
 
     def _syslog_or_main(self, record: Record, message: str, label: str) -> Sequence[Event] | None:
+        events = self._read(record, message, label)
+        if events:
+            if self._cwd:
+                return self._with_cwd(record, events)
+        elif events is not None and "cwd=" in message[:40]:
+            self._note_cwd(record, message)
+        return events
+
+    def _note_cwd(self, record: Record, message: str) -> None:
+        """``cwd=/home/site/public_html 3 args: /usr/sbin/sendmail -t -i``: remember the directory.
+
+        Exim's own re-executions (queue runs, deliveries) run in its spool directory and say
+        nothing about who submitted mail; those are not kept.
+        """
+        at = message.find("cwd=")
+        end = message.find(" args: ", at)
+        if end < 0:
+            return
+        cwd = message[at + 4 : end].rpartition(" ")[0][:512]
+        if not cwd or cwd.startswith("/var/spool/"):
+            return
+        if record.pid not in self._cwd and len(self._cwd) >= _CWD_MAX:
+            del self._cwd[next(iter(self._cwd))]
+            self.dropped += 1
+        self._cwd[record.pid] = (record.ts, cwd)
+
+    def _with_cwd(self, record: Record, events: Sequence[Event]) -> Sequence[Event]:
+        """Name the directory of a local submission's process (the same pid, or without
+        +pid the latest cwd= line of the last seconds) as the message's script."""
+        for event in events:
+            if type(event) is LocalSubmission:
+                found = self._cwd.pop(record.pid, None)
+                if found is None or record.ts - found[0] > _CWD_UNPAIRED_WINDOW:
+                    return events
+                info = MessageInfo(
+                    ts=record.ts,
+                    source=record.source,
+                    host=record.host,
+                    queue_id=event.queue_id,
+                    script=found[1],
+                )
+                return [*events, info]
+        return events
+
+    def _read(self, record: Record, message: str, label: str) -> Sequence[Event] | None:
         if message[6:7] == "-" and not record.host:
             # The bulk of Exim's own mainlog: a line that starts with a message id (no
             # stamp, pid or split part can start like one; nothing is written twice).

@@ -72,6 +72,7 @@ from mailwarden.model import (
     DeliveryAttempted,
     Event,
     LocalSubmission,
+    MessageInfo,
     MessageReceived,
     ReadStats,
     Rejected,
@@ -502,6 +503,13 @@ def test_real_exim_messages_received(scenario: Played) -> None:
     assert [(s.queue_id, s.user, s.sender) for s in subs] == [
         (scenario.web_id, SUBMIT_USER, "www-data@lab.test")
     ]
+    # +arguments (in +all) logs the submitting process's working directory under the same pid:
+    # it names the web script's directory (the submission ran in this test's cwd)
+    scripts = [(e.queue_id, e.script) for e in events if isinstance(e, MessageInfo) and e.script]
+    if scenario.selector == "all":
+        assert scripts == [(scenario.web_id, os.getcwd())]
+    else:
+        assert scripts == []
 
 
 @pytest.mark.integration
