@@ -117,6 +117,16 @@ class EximFormat:
         return route[0](record, record.message, route[1])
 
     def _syslog_or_main(self, record: Record, message: str, label: str) -> Sequence[Event] | None:
+        if message[6:7] == "-" and not record.host:
+            # The bulk of Exim's own mainlog: a line that starts with a message id (no
+            # stamp, pid or split part can start like one; nothing is written twice).
+            m = _MESSAGE_ID(message)
+            if m is not None:
+                n = m.end()
+                if message[n + 1 : n + 2] in "HFUS" and message.startswith(_ID_SESSION, n + 1):
+                    return parse_session(record, message[n + 1 :])
+                found = parse_with_id(record, message, n)
+                return self._with_cwd(record, found) if self._cwd and found else found
         events = self._read(record, message, label)
         if events:
             if self._cwd:
@@ -162,15 +172,7 @@ class EximFormat:
         return events
 
     def _read(self, record: Record, message: str, label: str) -> Sequence[Event] | None:
-        if message[6:7] == "-" and not record.host:
-            # The bulk of Exim's own mainlog: a line that starts with a message id (no
-            # stamp, pid or split part can start like one; nothing is written twice).
-            m = _MESSAGE_ID(message)
-            if m is not None:
-                n = m.end()
-                if message[n + 1 : n + 2] in "HFUS" and message.startswith(_ID_SESSION, n + 1):
-                    return parse_session(record, message[n + 1 :])
-                return parse_with_id(record, message, n)
+        """Every line but the mainlog's message-id lines (handled first, above)."""
         if message[:1] == "[":
             part = _split_part(message)
             if part is not None:
