@@ -124,6 +124,15 @@ def password_spray(w: Any) -> None:
         w.imap_fail(t + timedelta(seconds=60 * k), "198.51.100.150", f"user{k}@example.com")
 
 
+def distributed_attack(w: Any) -> None:
+    """dave's password tried from eight addresses in four countries, three rounds."""
+    t = T0 + timedelta(days=2, hours=5)
+    ips = [f"203.0.113.{i}" for i in (11, 75, 141, 201, 12, 76, 142, 202)]
+    for k in range(3):
+        for j, ip in enumerate(ips):
+            w.smtp_auth_fail(t + timedelta(minutes=10 * k, seconds=7 * j), ip, "dave@example.com")
+
+
 def injection(w: Any) -> None:
     t = T0 + timedelta(days=2, hours=6)
     for k in range(20):

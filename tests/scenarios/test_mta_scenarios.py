@@ -8,6 +8,7 @@ cannot log something (a numeric uid, a script path), the test says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,30 +41,34 @@ def kinds(doc: dict[str, Any]) -> list[str]:
     return [i["kind"] for i in doc["incidents"]]
 
 
-@pytest.mark.parametrize("mta", MTAS)
-def test_benign_corpus_is_silent(tmp_path: Path, mta: str) -> None:
+def played(
+    tmp_path: Path, mta: str, scene: Callable[[Any], None] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """The benign corpus plus ``scene``, written by ``mta``'s writer and triaged."""
     w = WRITERS[mta](plays.T0)
     plays.benign(w)
-    doc = run(tmp_path, w)
+    if scene is not None:
+        scene(w)
+    return w, run(tmp_path, w)
+
+
+@pytest.mark.parametrize("mta", MTAS)
+def test_benign_corpus_is_silent(tmp_path: Path, mta: str) -> None:
+    _, doc = played(tmp_path, mta)
     assert doc["incidents"] == [], [i["summary"] for i in doc["incidents"]]
+    assert doc["verdict"] == "clean"
     news = next(a for a in doc["accounts"] if a["account"] == "news@example.com")
     assert news["messages"] == 600
 
 
 @pytest.mark.parametrize("mta", MTAS)
 def test_compromised_account(tmp_path: Path, mta: str) -> None:
-    w = WRITERS[mta](plays.T0)
-    plays.benign(w)
-    plays.compromised(w)
-    compromised_incident(run(tmp_path, w))
+    compromised_incident(played(tmp_path, mta, plays.compromised)[1])
 
 
 @pytest.mark.parametrize("mta", MTAS)
 def test_brute_force(tmp_path: Path, mta: str) -> None:
-    w = WRITERS[mta](plays.T0)
-    plays.benign(w)
-    plays.brute_force(w)
-    doc = run(tmp_path, w)
+    _, doc = played(tmp_path, mta, plays.brute_force)
     assert kinds(doc) == ["brute_force"]
     inc = doc["incidents"][0]
     assert inc["subject"]["ip"] == "198.51.100.23"
@@ -73,22 +78,27 @@ def test_brute_force(tmp_path: Path, mta: str) -> None:
 
 @pytest.mark.parametrize("mta", MTAS)
 def test_password_spray(tmp_path: Path, mta: str) -> None:
-    w = WRITERS[mta](plays.T0)
-    plays.benign(w)
-    plays.password_spray(w)
-    doc = run(tmp_path, w)
+    _, doc = played(tmp_path, mta, plays.password_spray)
     assert kinds(doc) == ["password_spray"]
     inc = doc["incidents"][0]
     assert inc["subject"]["ip"] == "198.51.100.150"
     assert len(inc["subject"]["accounts"]) == 12
+    assert inc["countries"] == ["CN"]
+
+
+@pytest.mark.parametrize("mta", MTAS)
+def test_distributed_attack(tmp_path: Path, mta: str) -> None:
+    _, doc = played(tmp_path, mta, plays.distributed_attack)
+    assert kinds(doc) == ["distributed_attack"]
+    inc = doc["incidents"][0]
+    assert inc["subject"]["account"] == "dave@example.com"
+    assert inc["failed_logins"] == 24
+    assert set(inc["countries"]) == {"IN", "IT", "BR", "NG"}
 
 
 @pytest.mark.parametrize("mta", MTAS)
 def test_unauthenticated_injection(tmp_path: Path, mta: str) -> None:
-    w = WRITERS[mta](plays.T0)
-    plays.benign(w)
-    plays.injection(w)
-    doc = run(tmp_path, w)
+    _, doc = played(tmp_path, mta, plays.injection)
     assert kinds(doc) == ["unauthenticated_injection"]
     inc = doc["incidents"][0]
     assert inc["subject"]["ip"] == "127.0.0.1"
@@ -98,10 +108,7 @@ def test_unauthenticated_injection(tmp_path: Path, mta: str) -> None:
 
 @pytest.mark.parametrize("mta", MTAS)
 def test_web_script(tmp_path: Path, mta: str) -> None:
-    w = WRITERS[mta](plays.T0)
-    plays.benign(w)
-    plays.web_script(w)
-    doc = run(tmp_path, w)
+    w, doc = played(tmp_path, mta, plays.web_script)
     assert kinds(doc) == ["web_script"]
     inc = doc["incidents"][0]
     subject = inc["subject"]
